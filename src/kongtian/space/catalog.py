@@ -1,0 +1,246 @@
+"""Satellite catalogs: mean elements read from TLE or OMM, kept as one array-friendly type.
+
+A :class:`Catalog` holds N element sets as structure-of-arrays (names, NORAD ids,
+epochs, Brouwer mean elements in SGP4's conventions) plus the initialised
+``sgp4.api.Satrec`` objects the propagator uses. Element sets come from
+
+- TLE text (2- or 3-line; checksums verified unless ``strict=False``),
+- OMM in CCSDS XML, JSON or CSV as CelesTrak serves them,
+- :func:`Catalog.from_elements` (Walker designs, tests).
+
+Angles are stored in degrees and mean motion in rev/day at this edge because that is
+what the formats carry; the propagator converts once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sgp4.api import WGS72, Satrec
+
+from kongtian.errors import FormatError
+from kongtian.geo.time import as_utc
+
+_SGP4_EPOCH_JD = 2433281.5  # 1949-12-31 00:00 UT, SGP4's epoch origin for sgp4init
+_UNIX_JD = 2440587.5
+
+
+@dataclass
+class Catalog:
+    """N satellites' mean element sets (SGP4 / WGS72 conventions).
+
+    Arrays all have length N. ``epoch_utc`` is ``datetime64[ns]``; angles in degrees;
+    ``mean_motion_rev_day`` in rev/day; ``bstar_per_earth_radii`` in 1/Earth radii;
+    ``group`` is a free label (file stem, shell name) used by :meth:`select`.
+    """
+
+    name: npt.NDArray[np.str_]
+    norad_id: npt.NDArray[np.int64]
+    epoch_utc: npt.NDArray[np.datetime64]
+    inclination_deg: npt.NDArray[np.float64]
+    raan_deg: npt.NDArray[np.float64]
+    eccentricity: npt.NDArray[np.float64]
+    arg_perigee_deg: npt.NDArray[np.float64]
+    mean_anomaly_deg: npt.NDArray[np.float64]
+    mean_motion_rev_day: npt.NDArray[np.float64]
+    bstar_per_earth_radii: npt.NDArray[np.float64]
+    ndot_rev_day2: npt.NDArray[np.float64]
+    nddot_rev_day3: npt.NDArray[np.float64]
+    intl_designator: npt.NDArray[np.str_]
+    classification: npt.NDArray[np.str_]
+    element_set_no: npt.NDArray[np.int64]
+    rev_at_epoch: npt.NDArray[np.int64]
+    group: npt.NDArray[np.str_]
+    satrecs: list[Satrec] = field(repr=False, default_factory=list)
+
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict[str, Any]:
+        # Satrec objects do not pickle; their sgp4init arguments do, and rebuild them
+        # bit for bit (worker processes, Dask).
+        state = {f: getattr(self, f) for f in _ARRAY_FIELDS}
+        state["satrecs"] = [satrec_state(s) for s in self.satrecs]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for f in _ARRAY_FIELDS:
+            setattr(self, f, state[f])
+        self.satrecs = [satrec_from_state(x) for x in state["satrecs"]]
+
+    # ------------------------------------------------------------------ basics
+    def __len__(self) -> int:
+        return int(self.norad_id.size)
+
+    def __repr__(self) -> str:
+        groups = ", ".join(sorted(set(self.group.tolist()))[:4])
+        if len(self) == 0:
+            return "Catalog(0 satellites)"
+        return (
+            f"Catalog({len(self)} satellites, groups: {groups}, epochs "
+            f"{np.datetime_as_string(self.epoch_utc.min(), 's')}Z.."
+            f"{np.datetime_as_string(self.epoch_utc.max(), 's')}Z)"
+        )
+
+    def __getitem__(self, idx: Any) -> Catalog:
+        """Subset by index array, slice or boolean mask; returns a new catalog."""
+        ii = np.arange(len(self))[idx]
+        ii = np.atleast_1d(ii)
+        kw = {f: getattr(self, f)[ii] for f in _ARRAY_FIELDS}
+        return Catalog(**kw, satrecs=[self.satrecs[i] for i in ii])
+
+    def select(
+        self,
+        *,
+        name: str | None = None,
+        norad_id: Iterable[int] | int | None = None,
+        group: str | None = None,
+    ) -> Catalog:
+        """Filter by name substring (case-insensitive, ``*`` wildcards), NORAD ids, or group."""
+        keep = np.ones(len(self), dtype=bool)
+        if name is not None:
+            import fnmatch
+
+            pat = name.upper() if any(c in name for c in "*?[") else f"*{name.upper()}*"
+            keep &= np.array([fnmatch.fnmatchcase(n.upper(), pat) for n in self.name], bool)
+        if norad_id is not None:
+            ids = np.atleast_1d(np.asarray(list(norad_id) if not isinstance(norad_id, int) else norad_id))
+            keep &= np.isin(self.norad_id, ids)
+        if group is not None:
+            keep &= self.group == group
+        return self[keep]
+
+    @staticmethod
+    def concat(parts: Sequence[Catalog]) -> Catalog:
+        kw = {f: np.concatenate([getattr(p, f) for p in parts]) for f in _ARRAY_FIELDS}
+        return Catalog(**kw, satrecs=[s for p in parts for s in p.satrecs])
+
+    @property
+    def semi_major_axis_m(self) -> npt.NDArray[np.float64]:
+        """Semi-major axis from the Kozai mean motion with WGS72 GM (m)."""
+        n_rad_s = self.mean_motion_rev_day * 2 * np.pi / 86400.0
+        return np.asarray((398600.8e9 / n_rad_s**2) ** (1.0 / 3.0))
+
+    @property
+    def mean_altitude_m(self) -> npt.NDArray[np.float64]:
+        """Semi-major axis minus the WGS72 equatorial radius (m): a rough shell altitude."""
+        return self.semi_major_axis_m - 6_378_135.0
+
+    # ------------------------------------------------------------ construction
+    @classmethod
+    def from_elements(
+        cls,
+        *,
+        epoch_utc: Any,
+        inclination_deg: Any,
+        raan_deg: Any,
+        eccentricity: Any,
+        arg_perigee_deg: Any,
+        mean_anomaly_deg: Any,
+        mean_motion_rev_day: Any,
+        bstar_per_earth_radii: Any = 0.0,
+        ndot_rev_day2: Any = 0.0,
+        nddot_rev_day3: Any = 0.0,
+        norad_id: Any = None,
+        name: Any = None,
+        group: str | Any = "",
+        intl_designator: Any = "",
+    ) -> Catalog:
+        """Build a catalog from element arrays (broadcast to a common length N)."""
+        arrs = np.broadcast_arrays(
+            np.asarray(inclination_deg, float), np.asarray(raan_deg, float),
+            np.asarray(eccentricity, float), np.asarray(arg_perigee_deg, float),
+            np.asarray(mean_anomaly_deg, float), np.asarray(mean_motion_rev_day, float),
+            np.asarray(bstar_per_earth_radii, float), np.asarray(ndot_rev_day2, float),
+            np.asarray(nddot_rev_day3, float),
+        )  # fmt: skip
+        arrs = [np.atleast_1d(a).astype(float).copy() for a in arrs]
+        n = arrs[0].size
+        epoch = np.broadcast_to(np.atleast_1d(as_utc(epoch_utc)), (n,)).copy()
+        ids = np.arange(1, n + 1) if norad_id is None else np.broadcast_to(norad_id, (n,))
+        names = (
+            np.array([f"SAT-{i}" for i in ids]) if name is None else np.broadcast_to(name, (n,))
+        )
+        cat = cls(
+            name=np.asarray(names, dtype=str),
+            norad_id=np.asarray(ids, dtype=np.int64),
+            epoch_utc=epoch,
+            inclination_deg=arrs[0], raan_deg=arrs[1], eccentricity=arrs[2],
+            arg_perigee_deg=arrs[3], mean_anomaly_deg=arrs[4], mean_motion_rev_day=arrs[5],
+            bstar_per_earth_radii=arrs[6], ndot_rev_day2=arrs[7], nddot_rev_day3=arrs[8],
+            intl_designator=np.broadcast_to(np.asarray(intl_designator, dtype=str), (n,)).copy(),
+            classification=np.full(n, "U"),
+            element_set_no=np.full(n, 999, dtype=np.int64),
+            rev_at_epoch=np.zeros(n, dtype=np.int64),
+            group=np.broadcast_to(np.asarray(group, dtype=str), (n,)).copy(),
+        )  # fmt: skip
+        cat.satrecs = [cat._init_satrec(i) for i in range(n)]
+        return cat
+
+    def _init_satrec(self, i: int) -> Satrec:
+        """sgp4init from the stored elements (angles to radians, rev/day to rad/min)."""
+        ep_jd = self.epoch_utc[i].astype("datetime64[ns]").astype(np.int64) / 86_400e9 + _UNIX_JD
+        s = Satrec()
+        s.sgp4init(
+            WGS72, "i", int(self.norad_id[i]) % 100000 if self.norad_id[i] < 340000 else 0,
+            ep_jd - _SGP4_EPOCH_JD,
+            float(self.bstar_per_earth_radii[i]),
+            float(self.ndot_rev_day2[i]) * 2 * math.pi / 1440.0**2,
+            float(self.nddot_rev_day3[i]) * 2 * math.pi / 1440.0**3,
+            float(self.eccentricity[i]),
+            math.radians(self.arg_perigee_deg[i]),
+            math.radians(self.inclination_deg[i]),
+            math.radians(self.mean_anomaly_deg[i]),
+            float(self.mean_motion_rev_day[i]) * 2 * math.pi / 1440.0,
+            math.radians(self.raan_deg[i]),
+        )  # fmt: skip
+        return s
+
+
+def satrec_state(s: Satrec) -> tuple[Any, ...]:
+    """The sgp4init arguments and split epoch that rebuild ``s`` exactly."""
+    return (
+        s.satnum, s.jdsatepoch, s.jdsatepochF, s.bstar, s.ndot, s.nddot, s.ecco,
+        s.argpo, s.inclo, s.mo, s.no_kozai, s.nodeo, s.operationmode,
+    )  # fmt: skip
+
+
+def satrec_from_state(st: tuple[Any, ...]) -> Satrec:
+    satnum, jd, jf, bstar, ndot, nddot, ecco, argpo, inclo, mo, no, nodeo, opsmode = st
+    s = Satrec()
+    s.sgp4init(WGS72, opsmode, satnum, jd + jf - _SGP4_EPOCH_JD, bstar, ndot, nddot, ecco,
+               argpo, inclo, mo, no, nodeo)  # fmt: skip
+    s.jdsatepoch, s.jdsatepochF = jd, jf
+    return s
+
+
+_ARRAY_FIELDS = (
+    "name", "norad_id", "epoch_utc", "inclination_deg", "raan_deg", "eccentricity",
+    "arg_perigee_deg", "mean_anomaly_deg", "mean_motion_rev_day", "bstar_per_earth_radii",
+    "ndot_rev_day2", "nddot_rev_day3", "intl_designator", "classification",
+    "element_set_no", "rev_at_epoch", "group",
+)  # fmt: skip
+
+
+def load_catalog(path: str | Path, *, strict: bool = True, group: str | None = None) -> Catalog:
+    """Read a TLE or OMM (XML/JSON/CSV) file, detecting the format from its content."""
+    from kongtian.space import tle as _tle
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise FormatError("no such file", path=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not a text file ({exc.reason})", path=str(p)) from None
+    grp = group if group is not None else p.stem
+    head = text.lstrip()[:200]
+    if head.startswith(("[", "{")) or head.startswith("<") or head.upper().startswith(("OBJECT_NAME", "CCSDS_OMM_VERS")):
+        from kongtian.space import omm as _omm
+
+        return _omm.parse_omm(text, path=str(p), group=grp)
+    return _tle.parse_tle(text, path=str(p), strict=strict, group=grp)
