@@ -22,13 +22,15 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sgp4.api import WGS72, Satrec
+from sgp4.api import WGS72, Satrec, SatrecArray
 
-from kongtian.errors import FormatError
+from kongtian.errors import ConfigError, FormatError
 from kongtian.geo.time import as_utc
 
 _SGP4_EPOCH_JD = 2433281.5  # 1949-12-31 00:00 UT, SGP4's epoch origin for sgp4init
 _UNIX_JD = 2440587.5
+_SGP4_EPOCH = np.datetime64("1949-12-31T00:00:00", "ns")
+_MAX_SATNUM = 339_999  # Alpha-5 'Z9999': the largest number a Satrec can carry
 
 
 @dataclass
@@ -65,12 +67,17 @@ class Catalog:
         # bit for bit (worker processes, Dask).
         state = {f: getattr(self, f) for f in _ARRAY_FIELDS}
         state["satrecs"] = [satrec_state(s) for s in self.satrecs]
+        state["satrec_meta"] = [_satrec_meta(s) for s in self.satrecs]
+        state["satrec_epoch"] = [_sgp4init_epoch(s) for s in self.satrecs]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for f in _ARRAY_FIELDS:
             setattr(self, f, state[f])
-        self.satrecs = [satrec_from_state(x) for x in state["satrecs"]]
+        epochs = state.get("satrec_epoch") or [None] * len(state["satrecs"])
+        self.satrecs = [satrec_from_state(x, e) for x, e in zip(state["satrecs"], epochs, strict=True)]
+        for s, meta in zip(self.satrecs, state.get("satrec_meta", ()), strict=False):
+            _set_satrec_meta(s, meta)
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:
@@ -100,22 +107,37 @@ class Catalog:
         norad_id: Iterable[int] | int | None = None,
         group: str | None = None,
     ) -> Catalog:
-        """Filter by name substring (case-insensitive, ``*`` wildcards), NORAD ids, or group."""
+        """Satellites matching every given criterion, in catalog order.
+
+        ``name``: case-insensitive; a pattern with ``*``, ``?`` or ``[...]`` must match
+        the whole name (``"STARLINK-1*"``), anything else matches as a substring.
+        ``norad_id``: one id or any iterable of ids. ``group``: exact label, or a
+        wildcard pattern as for ``name`` (case-sensitive).
+        """
+        import fnmatch
+
         keep = np.ones(len(self), dtype=bool)
         if name is not None:
-            import fnmatch
-
             pat = name.upper() if any(c in name for c in "*?[") else f"*{name.upper()}*"
             keep &= np.array([fnmatch.fnmatchcase(n.upper(), pat) for n in self.name], bool)
         if norad_id is not None:
-            ids = np.atleast_1d(np.asarray(list(norad_id) if not isinstance(norad_id, int) else norad_id))
+            if isinstance(norad_id, Iterable) and not isinstance(norad_id, (str, bytes)):
+                ids = np.asarray(list(norad_id), dtype=np.int64)
+            else:
+                ids = np.asarray([norad_id], dtype=np.int64)
             keep &= np.isin(self.norad_id, ids)
         if group is not None:
-            keep &= self.group == group
+            if any(c in group for c in "*?["):
+                keep &= np.array([fnmatch.fnmatchcase(g, group) for g in self.group], bool)
+            else:
+                keep &= self.group == group
         return self[keep]
 
     @staticmethod
     def concat(parts: Sequence[Catalog]) -> Catalog:
+        """One catalog holding ``parts`` in order (no de-duplication of NORAD ids)."""
+        if len(parts) == 0:
+            return _empty_catalog()
         kw = {f: np.concatenate([getattr(p, f) for p in parts]) for f in _ARRAY_FIELDS}
         return Catalog(**kw, satrecs=[s for p in parts for s in p.satrecs])
 
@@ -162,9 +184,7 @@ class Catalog:
         n = arrs[0].size
         epoch = np.broadcast_to(np.atleast_1d(as_utc(epoch_utc)), (n,)).copy()
         ids = np.arange(1, n + 1) if norad_id is None else np.broadcast_to(norad_id, (n,))
-        names = (
-            np.array([f"SAT-{i}" for i in ids]) if name is None else np.broadcast_to(name, (n,))
-        )
+        names = np.array([f"SAT-{i}" for i in ids]) if name is None else np.broadcast_to(name, (n,))
         cat = cls(
             name=np.asarray(names, dtype=str),
             norad_id=np.asarray(ids, dtype=np.int64),
@@ -183,11 +203,17 @@ class Catalog:
 
     def _init_satrec(self, i: int) -> Satrec:
         """sgp4init from the stored elements (angles to radians, rev/day to rad/min)."""
-        ep_jd = self.epoch_utc[i].astype("datetime64[ns]").astype(np.int64) / 86_400e9 + _UNIX_JD
+        # Days since SGP4's 1949-12-31 origin straight from integer nanoseconds: one
+        # rounding, ~2e-12 day, instead of going through a ~2.4e6 Julian date (~4e-10).
+        ep_days = (
+            float((self.epoch_utc[i].astype("datetime64[ns]") - _SGP4_EPOCH).astype(np.int64))
+            / 86_400e9
+        )
+        norad = int(self.norad_id[i])
         s = Satrec()
         s.sgp4init(
-            WGS72, "i", int(self.norad_id[i]) % 100000 if self.norad_id[i] < 340000 else 0,
-            ep_jd - _SGP4_EPOCH_JD,
+            WGS72, "i", norad if 0 <= norad <= _MAX_SATNUM else 0,
+            ep_days,
             float(self.bstar_per_earth_radii[i]),
             float(self.ndot_rev_day2[i]) * 2 * math.pi / 1440.0**2,
             float(self.nddot_rev_day3[i]) * 2 * math.pi / 1440.0**3,
@@ -209,13 +235,73 @@ def satrec_state(s: Satrec) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def satrec_from_state(st: tuple[Any, ...]) -> Satrec:
+def satrec_from_state(st: tuple[Any, ...], epoch_days: float | None = None) -> Satrec:
+    """Rebuild a ``Satrec`` from :func:`satrec_state`.
+
+    ``epoch_days`` is the sgp4init epoch (days since 1949-12-31); by default
+    ``(jd + jf) - 2433281.5``, the value ``twoline2rv`` uses, so TLE-born records come
+    back bit for bit. Other origins (OMM, :meth:`Catalog.from_elements`) may have used
+    an epoch a few ulps away, which only deep-space terms notice; pickling a
+    :class:`Catalog` finds and stores the exact value for those (see
+    :func:`_sgp4init_epoch`).
+    """
     satnum, jd, jf, bstar, ndot, nddot, ecco, argpo, inclo, mo, no, nodeo, opsmode = st
+    epoch = jd + jf - _SGP4_EPOCH_JD if epoch_days is None else epoch_days
     s = Satrec()
-    s.sgp4init(WGS72, opsmode, satnum, jd + jf - _SGP4_EPOCH_JD, bstar, ndot, nddot, ecco,
+    s.sgp4init(WGS72, opsmode, satnum, epoch, bstar, ndot, nddot, ecco,
                argpo, inclo, mo, no, nodeo)  # fmt: skip
     s.jdsatepoch, s.jdsatepochF = jd, jf
     return s
+
+
+_PROBE_MIN = (0.0, 14_933.0, -4_464.0, 144_432.0)  # tsince probes: 0, ~10 d, -3 d, ~100 d
+
+
+def _sgp4init_epoch(s: Satrec) -> float | None:
+    """The sgp4init epoch that rebuilds deep-space ``s`` bit for bit (None: default works).
+
+    A Satrec does not keep the epoch it was initialised with, only its split Julian
+    date; the candidates are the ways python-sgp4 and we form that epoch, and the one
+    whose rebuild propagates identically at a few probe times wins.
+    """
+    if s.method != "d":  # near-Earth SGP4 never reads the epoch after initialisation
+        return None
+    import decimal
+
+    st = satrec_state(s)
+    jd, jf = s.jdsatepoch, s.jdsatepochF
+    whole = jd - _SGP4_EPOCH_JD
+    fine = whole + jf
+    cands = [
+        jd + jf - _SGP4_EPOCH_JD,  # twoline2rv
+        float(decimal.Decimal(int(whole)) + decimal.Decimal(f"{jf:.8f}")),  # 8-decimal epochs
+        fine,
+        float(np.nextafter(fine, -np.inf)),
+        float(np.nextafter(fine, np.inf)),
+    ]
+    # SatrecArray propagates a copy, leaving s (its error code, resonance integrator
+    # state) untouched.
+    jd = np.full(len(_PROBE_MIN), s.jdsatepoch)
+    fr = s.jdsatepochF + np.asarray(_PROBE_MIN) / 1440.0
+    want = SatrecArray([s]).sgp4(jd, fr)
+    for k, e in enumerate(cands):
+        got = SatrecArray([satrec_from_state(st, e)]).sgp4(jd, fr)
+        if all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want, strict=True)):
+            return None if k == 0 else e
+    return None
+
+
+_META = ("classification", "intldesg", "ephtype", "elnum", "revnum", "epochyr", "epochdays")
+
+
+def _satrec_meta(s: Satrec) -> tuple[Any, ...]:
+    # Descriptive fields sgp4init does not set (or sets from the rebuilt epoch).
+    return tuple(getattr(s, a) for a in _META)
+
+
+def _set_satrec_meta(s: Satrec, meta: tuple[Any, ...]) -> None:
+    for a, v in zip(_META, meta, strict=True):
+        setattr(s, a, v)
 
 
 _ARRAY_FIELDS = (
@@ -226,8 +312,25 @@ _ARRAY_FIELDS = (
 )  # fmt: skip
 
 
+def _empty_catalog() -> Catalog:
+    f = np.zeros(0, dtype=float)
+    i = np.zeros(0, dtype=np.int64)
+    u = np.zeros(0, dtype=str)
+    return Catalog(
+        name=u, norad_id=i, epoch_utc=np.zeros(0, dtype="datetime64[ns]"),
+        inclination_deg=f, raan_deg=f.copy(), eccentricity=f.copy(), arg_perigee_deg=f.copy(),
+        mean_anomaly_deg=f.copy(), mean_motion_rev_day=f.copy(), bstar_per_earth_radii=f.copy(),
+        ndot_rev_day2=f.copy(), nddot_rev_day3=f.copy(), intl_designator=u.copy(),
+        classification=u.copy(), element_set_no=i.copy(), rev_at_epoch=i.copy(), group=u.copy(),
+    )  # fmt: skip
+
+
 def load_catalog(path: str | Path, *, strict: bool = True, group: str | None = None) -> Catalog:
-    """Read a TLE or OMM (XML/JSON/CSV) file, detecting the format from its content."""
+    """Read a TLE or OMM (XML/JSON/CSV/KVN) file, detecting the format from its content.
+
+    ``strict`` applies to TLE (see :mod:`kongtian.space.tle`); ``group`` defaults to
+    the file stem. Raises :class:`FormatError` naming ``file:line``.
+    """
     from kongtian.space import tle as _tle
 
     p = Path(path)
@@ -237,10 +340,45 @@ def load_catalog(path: str | Path, *, strict: bool = True, group: str | None = N
         raise FormatError("no such file", path=str(p)) from None
     except UnicodeDecodeError as exc:
         raise FormatError(f"not a text file ({exc.reason})", path=str(p)) from None
+    except OSError as exc:
+        raise FormatError(f"cannot read: {exc.strerror}", path=str(p)) from None
     grp = group if group is not None else p.stem
-    head = text.lstrip()[:200]
-    if head.startswith(("[", "{")) or head.startswith("<") or head.upper().startswith(("OBJECT_NAME", "CCSDS_OMM_VERS")):
-        from kongtian.space import omm as _omm
+    from kongtian.space import omm as _omm
 
+    # OMM starts with '[', '{', '<', a CSV header naming OMM keywords, or
+    # 'CCSDS_OMM_VERS ='; TLE text never does.
+    if _omm.detect_format(text) is not None:
         return _omm.parse_omm(text, path=str(p), group=grp)
     return _tle.parse_tle(text, path=str(p), strict=strict, group=grp)
+
+
+_TLE_SUFFIXES = {".tle": True, ".txt": True, ".3le": True, ".2le": False}
+_OMM_SUFFIXES = {".json": "json", ".xml": "xml", ".csv": "csv", ".kvn": "kvn"}
+
+
+def save_catalog(cat: Catalog, path: str | Path) -> Path:
+    """Write ``cat`` in the format its extension names; returns the path written.
+
+    ``.tle``, ``.txt``, ``.3le``: 3-line TLE; ``.2le``: 2-line TLE; ``.json``, ``.xml``,
+    ``.csv``, ``.kvn``: OMM as CelesTrak serves it. Any other extension raises
+    :class:`ConfigError` naming the path.
+    """
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext in _TLE_SUFFIXES:
+        from kongtian.space.tle import format_tle
+
+        text = format_tle(cat, three_line=_TLE_SUFFIXES[ext])
+    elif ext in _OMM_SUFFIXES:
+        from kongtian.space.omm import format_omm
+
+        text = format_omm(cat, _OMM_SUFFIXES[ext])  # type: ignore[arg-type]
+    else:
+        known = ", ".join(sorted([*_TLE_SUFFIXES, *_OMM_SUFFIXES]))
+        raise ConfigError(
+            f"cannot tell the catalog format of {str(p)!r} from its extension (use {known})",
+            option="path",
+        )
+    with p.open("w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+    return p

@@ -1,0 +1,501 @@
+"""Vectorised near-Earth SGP4 in numba: many satellites x many times on every core.
+
+Why: ``sgp4.api.SatrecArray`` (Vallado's C++) is single-threaded and holds the GIL, so
+using two cores costs two processes and a copy of every result. This kernel runs
+near-Earth element sets (period < 225 min, SGP4 method ``'n'``) multi-threaded with the
+GIL released and writes straight into the output arrays.
+
+How it stays identical to the C++:
+
+- the per-satellite constants (cc1, d2..d4, t2cof..t5cof, ...) come from the ``sgp4``
+  package's own ``sgp4init`` (its pure-Python port, which exposes them; the C++ object
+  does not), fed with the C++ record's elements;
+- the per-time propagation (secular gravity and drag, long-period periodics, Kepler,
+  short-period periodics; Spacetrack Report #3 as revised in Vallado et al., AIAA
+  2006-6753) evaluates every expression in the C++ operand order, with the same libm
+  calls (``sin``, ``cos``, ``pow``, ``fmod``, ``atan2``) and no ``fastmath``, so results
+  agree to floating-point noise (see ``tests/space/test_vallado.py``);
+- error codes follow the C++ wrapper: 1 (mean eccentricity out of range), 2 (mean
+  motion <= 0), 4 (semi-latus rectum < 0) give NaN r and v; 6 (decayed, mrt < 1)
+  keeps the computed r and v.
+
+Deep-space element sets (method ``'d'``) and any the pure-Python initialisation cannot
+take are delegated to ``sgp4.api.SatrecArray`` inside :class:`FastSatArray`.
+
+Units: TEME frame, km and km/s; times as UTC Julian dates split ``jd + fr`` exactly like
+``sgp4.api``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from llvmlite import ir
+from numba import njit, parallel_chunksize, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from sgp4 import propagation as _pyprop
+from sgp4.api import Satrec, SatrecArray
+from sgp4.earth_gravity import wgs72, wgs72old, wgs84
+from sgp4.model import Satrec as _PySatrec
+
+from kongtian.errors import ConfigError
+
+FloatArray = npt.NDArray[np.float64]
+
+_TWOPI = 2.0 * math.pi
+_X2O3 = 2.0 / 3.0
+
+# Columns of the packed (N, NCOL) parameter array.  Products the C++ evaluates
+# left-to-right from two satellite constants (bstar*cc4, bstar*cc5, 0.5*j2) are
+# pre-multiplied: same operands, same order, same bits.
+_MO, _MDOT, _ARGPO, _ARGPDOT, _NODEO, _NODEDOT, _NODECF = 0, 1, 2, 3, 4, 5, 6
+_CC1, _BCC4, _T2COF, _ISIMP, _OMGCOF, _ETA, _XMCOF, _DELMO = 7, 8, 9, 10, 11, 12, 13, 14
+_D2, _D3, _D4, _BCC5, _SINMAO, _T3COF, _T4COF, _T5COF = 15, 16, 17, 18, 19, 20, 21, 22
+_NO, _ECCO, _AK, _INCLO, _SINIP, _COSIP, _XLCOF, _AYCOF = 23, 24, 25, 26, 27, 28, 29, 30
+_HJ2, _CON41, _X1MTH2, _X7THM1, _XKE, _RE, _VKMPERSEC = 31, 32, 33, 34, 35, 36, 37
+_EPOCH, _EPOCHF, _USE = 38, 39, 40
+NCOL = 41
+
+_GRAVITY = (wgs72, wgs72old, wgs84)
+
+
+# --------------------------------------------------------------------------- setup
+def _param_row(sat: Satrec) -> FloatArray | None:
+    """Packed constants for one C++ record, or None when the kernel must not take it."""
+    grav = next(
+        (g for g in _GRAVITY if g.radiusearthkm == sat.radiusearthkm and g.j2 == sat.j2), None
+    )
+    if sat.method != "n" or grav is None or grav.xke != sat.xke:
+        return None
+    py = _PySatrec()
+    try:
+        _pyprop.sgp4init(
+            grav, sat.operationmode, "00000",
+            (sat.jdsatepoch + sat.jdsatepochF) - 2433281.5,
+            sat.bstar, sat.ndot, sat.nddot, sat.ecco, sat.argpo, sat.inclo, sat.mo,
+            sat.no_kozai, sat.nodeo, py,
+        )  # fmt: skip
+        if py.method != "n":
+            return None
+        row = np.empty(NCOL)
+        row[_MO], row[_MDOT] = py.mo, py.mdot
+        row[_ARGPO], row[_ARGPDOT] = py.argpo, py.argpdot
+        row[_NODEO], row[_NODEDOT], row[_NODECF] = py.nodeo, py.nodedot, py.nodecf
+        row[_CC1], row[_BCC4], row[_T2COF] = py.cc1, py.bstar * py.cc4, py.t2cof
+        row[_ISIMP] = float(py.isimp)
+        row[_OMGCOF], row[_ETA], row[_XMCOF], row[_DELMO] = py.omgcof, py.eta, py.xmcof, py.delmo
+        row[_D2], row[_D3], row[_D4] = py.d2, py.d3, py.d4
+        row[_BCC5], row[_SINMAO] = py.bstar * py.cc5, py.sinmao
+        row[_T3COF], row[_T4COF], row[_T5COF] = py.t3cof, py.t4cof, py.t5cof
+        row[_NO], row[_ECCO] = py.no_unkozai, py.ecco
+        # pow(xke / nm, 2/3) with nm = no_unkozai is a per-satellite constant in the
+        # near-Earth branch; the C++ recomputes it at every call with the same libm pow.
+        row[_AK] = math.pow(py.xke / py.no_unkozai, _X2O3) if py.no_unkozai > 0.0 else math.nan
+        row[_INCLO], row[_SINIP], row[_COSIP] = py.inclo, math.sin(py.inclo), math.cos(py.inclo)
+        row[_XLCOF], row[_AYCOF] = py.xlcof, py.aycof
+        row[_HJ2], row[_CON41], row[_X1MTH2], row[_X7THM1] = (
+            0.5 * py.j2, py.con41, py.x1mth2, py.x7thm1,
+        )  # fmt: skip
+        row[_XKE], row[_RE] = py.xke, py.radiusearthkm
+        row[_VKMPERSEC] = py.radiusearthkm * py.xke / 60.0
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        return None  # e.g. math domain errors the C++ would turn into NaN: let it decide
+    if not all(isinstance(x, float) for x in row.tolist()):
+        return None
+    row[_EPOCH], row[_EPOCHF] = sat.jdsatepoch, sat.jdsatepochF
+    row[_USE] = 1.0
+    return row
+
+
+_ROW_CACHE: dict[tuple[Any, ...], FloatArray | None] = {}
+_ROW_CACHE_MAX = 1_000_000
+
+
+def _key(sat: Satrec) -> tuple[Any, ...]:
+    return (
+        sat.method, sat.operationmode, sat.radiusearthkm, sat.j2, sat.jdsatepoch,
+        sat.jdsatepochF, sat.bstar, sat.ndot, sat.nddot, sat.ecco, sat.argpo, sat.inclo,
+        sat.mo, sat.no_kozai, sat.nodeo,
+    )  # fmt: skip
+
+
+def pack_satrecs(satrecs: Sequence[Satrec]) -> FloatArray:
+    """(N, NCOL) float64 kernel parameters; rows with ``[:, _USE] == 0`` are delegated.
+
+    Initialisation results are memoised on the element values (identical elements give
+    identical constants), so re-packing a catalog's records costs ~1 us each.
+    """
+    p = np.zeros((len(satrecs), NCOL))
+    if len(_ROW_CACHE) > _ROW_CACHE_MAX:
+        _ROW_CACHE.clear()
+    for i, sat in enumerate(satrecs):
+        k = _key(sat)
+        row = _ROW_CACHE.get(k, _MISSING)
+        if row is _MISSING:
+            row = _param_row(sat)
+            _ROW_CACHE[k] = row
+        if row is not None:
+            p[i] = row  # type: ignore[index]
+    return p
+
+
+_MISSING: Any = object()
+
+
+# --------------------------------------------------------------------------- kernel
+@intrinsic
+def _fma(typingctx, a, b, c):  # type: ignore[no-untyped-def]
+    """a * b + c with one rounding (the hardware FMA instruction)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        d = ir.DoubleType()
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(d, [d, d, d]), "llvm.fma.f64"
+        )
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _fmod_2pi(x):  # type: ignore[no-untyped-def]
+    """C ``fmod(x, 2*pi)``, bit for bit, about 7x faster than the libm call.
+
+    fmod's result x - q*y (q the truncated quotient) is always representable, so one
+    FMA with the right integer q gives it exactly; q from a rounded division can be
+    off by one near multiples of y, which the range checks catch and redo.
+    """
+    y = _TWOPI
+    if abs(x) < y:
+        return x
+    q = np.trunc(x / y)
+    r = _fma(-q, y, x)
+    if x > 0.0:
+        if r < 0.0:
+            r = _fma(-(q - 1.0), y, x)
+        elif r >= y:
+            r = _fma(-(q + 1.0), y, x)
+    else:
+        if r > 0.0:
+            r = _fma(-(q + 1.0), y, x)
+        elif r <= -y:
+            r = _fma(-(q - 1.0), y, x)
+    if r == 0.0:
+        r = math.copysign(0.0, x)  # fmod keeps the sign of a zero result
+    return r
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _sgp4_near(p, i, t):  # type: ignore[no-untyped-def]
+    """SGP4 near-Earth, satellite row ``i`` of ``p`` at ``t`` minutes since epoch.
+
+    Returns (error, rx, ry, rz, vx, vy, vz) in km and km/s, TEME. Operand order mirrors
+    Vallado's C++ so the doubles match it.
+    """
+    nan = math.nan
+    # secular gravity and atmospheric drag
+    xmdf = p[i, _MO] + p[i, _MDOT] * t
+    argpdf = p[i, _ARGPO] + p[i, _ARGPDOT] * t
+    nodedf = p[i, _NODEO] + p[i, _NODEDOT] * t
+    argpm = argpdf
+    mm = xmdf
+    t2 = t * t
+    nodem = nodedf + p[i, _NODECF] * t2
+    tempa = 1.0 - p[i, _CC1] * t
+    tempe = p[i, _BCC4] * t
+    templ = p[i, _T2COF] * t2
+    if p[i, _ISIMP] != 1.0:
+        delomg = p[i, _OMGCOF] * t
+        delmtemp = 1.0 + p[i, _ETA] * math.cos(xmdf)
+        delm = p[i, _XMCOF] * (delmtemp * delmtemp * delmtemp - p[i, _DELMO])
+        temp = delomg + delm
+        mm = xmdf + temp
+        argpm = argpdf - temp
+        t3 = t2 * t
+        t4 = t3 * t
+        tempa = tempa - p[i, _D2] * t2 - p[i, _D3] * t3 - p[i, _D4] * t4
+        tempe = tempe + p[i, _BCC5] * (math.sin(mm) - p[i, _SINMAO])
+        templ = templ + p[i, _T3COF] * t3 + t4 * (p[i, _T4COF] + t * p[i, _T5COF])
+    no = p[i, _NO]
+    if no <= 0.0:
+        return 2, nan, nan, nan, nan, nan, nan
+    xke = p[i, _XKE]
+    am = p[i, _AK] * tempa * tempa
+    nm = xke / math.pow(am, 1.5)
+    em = p[i, _ECCO] - tempe
+    if em >= 1.0 or em < -0.001:
+        return 1, nan, nan, nan, nan, nan, nan
+    if em < 1.0e-6:
+        em = 1.0e-6
+    mm = mm + no * templ
+    xlm = mm + argpm + nodem
+    # C fmod keeps the dividend's sign (unlike Python's %)
+    nodem = _fmod_2pi(nodem)
+    argpm = _fmod_2pi(argpm)
+    xlm = _fmod_2pi(xlm)
+    mm = _fmod_2pi(xlm - argpm - nodem)
+
+    # long-period periodics (near-Earth: inclination and its trig are constants)
+    sinip = p[i, _SINIP]
+    cosip = p[i, _COSIP]
+    axnl = em * math.cos(argpm)
+    temp = 1.0 / (am * (1.0 - em * em))
+    aynl = em * math.sin(argpm) + temp * p[i, _AYCOF]
+    xl = mm + argpm + nodem + temp * p[i, _XLCOF] * axnl
+
+    # Kepler's equation for E + omega, Newton steps capped at 0.95 rad
+    u = _fmod_2pi(xl - nodem)
+    eo1 = u
+    tem5 = 9999.9
+    ktr = 1
+    sineo1 = 0.0
+    coseo1 = 0.0
+    while abs(tem5) >= 1.0e-12 and ktr <= 10:
+        sineo1 = math.sin(eo1)
+        coseo1 = math.cos(eo1)
+        tem5 = 1.0 - coseo1 * axnl - sineo1 * aynl
+        tem5 = (u - aynl * coseo1 + axnl * sineo1 - eo1) / tem5
+        if abs(tem5) >= 0.95:
+            tem5 = 0.95 if tem5 > 0.0 else -0.95
+        eo1 = eo1 + tem5
+        ktr = ktr + 1
+
+    # short-period preliminaries
+    ecose = axnl * coseo1 + aynl * sineo1
+    esine = axnl * sineo1 - aynl * coseo1
+    el2 = axnl * axnl + aynl * aynl
+    pl = am * (1.0 - el2)
+    if pl < 0.0:
+        return 4, nan, nan, nan, nan, nan, nan
+    rl = am * (1.0 - ecose)
+    rdotl = math.sqrt(am) * esine / rl
+    rvdotl = math.sqrt(pl) / rl
+    betal = math.sqrt(1.0 - el2)
+    temp = esine / (1.0 + betal)
+    sinu = am / rl * (sineo1 - aynl - axnl * temp)
+    cosu = am / rl * (coseo1 - axnl + aynl * temp)
+    su = math.atan2(sinu, cosu)
+    sin2u = (cosu + cosu) * sinu
+    cos2u = 1.0 - 2.0 * sinu * sinu
+    temp = 1.0 / pl
+    temp1 = p[i, _HJ2] * temp
+    temp2 = temp1 * temp
+
+    # short-period periodics
+    con41 = p[i, _CON41]
+    x1mth2 = p[i, _X1MTH2]
+    mrt = rl * (1.0 - 1.5 * temp2 * betal * con41) + 0.5 * temp1 * x1mth2 * cos2u
+    su = su - 0.25 * temp2 * p[i, _X7THM1] * sin2u
+    xnode = nodem + 1.5 * temp2 * cosip * sin2u
+    xinc = p[i, _INCLO] + 1.5 * temp2 * cosip * sinip * cos2u
+    mvt = rdotl - nm * temp1 * x1mth2 * sin2u / xke
+    rvdot = rvdotl + nm * temp1 * (x1mth2 * cos2u + 1.5 * con41) / xke
+
+    # orientation vectors
+    sinsu = math.sin(su)
+    cossu = math.cos(su)
+    snod = math.sin(xnode)
+    cnod = math.cos(xnode)
+    sini = math.sin(xinc)
+    cosi = math.cos(xinc)
+    xmx = -snod * cosi
+    xmy = cnod * cosi
+    ux = xmx * sinsu + cnod * cossu
+    uy = xmy * sinsu + snod * cossu
+    uz = sini * sinsu
+    vx = xmx * cossu - cnod * sinsu
+    vy = xmy * cossu - snod * sinsu
+    vz = sini * cossu
+
+    re = p[i, _RE]
+    vk = p[i, _VKMPERSEC]
+    err = 6 if mrt < 1.0 else 0
+    return (
+        err,
+        (mrt * ux) * re,
+        (mrt * uy) * re,
+        (mrt * uz) * re,
+        (mvt * ux + rvdot * vx) * vk,
+        (mvt * uy + rvdot * vy) * vk,
+        (mvt * uz + rvdot * vz) * vk,
+    )
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _outer_kernel(p, jd, fr, e, r, v):  # type: ignore[no-untyped-def]
+    """Fill e (N,T), r, v (N,T,3) for the rows of ``p`` flagged for the kernel."""
+    n = p.shape[0]
+    nt = jd.shape[0]
+    for i in prange(n):
+        if p[i, _USE] == 0.0:
+            continue
+        ep = p[i, _EPOCH]
+        epf = p[i, _EPOCHF]
+        for j in range(nt):
+            # same split arithmetic as sgp4.api, so tsince has the same bits
+            t = (jd[j] - ep) * 1440.0 + (fr[j] - epf) * 1440.0
+            err, rx, ry, rz, vx, vy, vz = _sgp4_near(p, i, t)
+            e[i, j] = err
+            r[i, j, 0] = rx
+            r[i, j, 1] = ry
+            r[i, j, 2] = rz
+            v[i, j, 0] = vx
+            v[i, j, 1] = vy
+            v[i, j, 2] = vz
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _zipped_kernel(p, idx, jd, fr, e, r, v):  # type: ignore[no-untyped-def]
+    """Satellite ``idx[k]`` at time k for every k whose row is flagged for the kernel."""
+    for k in prange(idx.shape[0]):
+        i = idx[k]
+        if p[i, _USE] == 0.0:
+            continue
+        t = (jd[k] - p[i, _EPOCH]) * 1440.0 + (fr[k] - p[i, _EPOCHF]) * 1440.0
+        err, rx, ry, rz, vx, vy, vz = _sgp4_near(p, i, t)
+        e[k] = err
+        r[k, 0] = rx
+        r[k, 1] = ry
+        r[k, 2] = rz
+        v[k, 0] = vx
+        v[k, 1] = vy
+        v[k, 2] = vz
+
+
+# --------------------------------------------------------------------------- public API
+class FastSatArray:
+    """Drop-in for ``sgp4.api.SatrecArray``: ``sgp4(jd, fr) -> (e, r_km, v_km_s)``.
+
+    Near-Earth records run in the numba kernel on all cores (the GIL is released);
+    deep-space ones through ``SatrecArray``. Outputs: ``e`` (N, T) uint8 SGP4 error
+    codes, ``r`` (N, T, 3) km and ``v`` (N, T, 3) km/s in TEME.
+    """
+
+    def __init__(self, satrecs: Sequence[Satrec]) -> None:
+        self.satrecs = list(satrecs)
+        self.params = pack_satrecs(self.satrecs)
+        use = self.params[:, _USE] != 0.0
+        self.delegated = np.flatnonzero(~use)
+        self._deep = (
+            SatrecArray([self.satrecs[i] for i in self.delegated]) if self.delegated.size else None
+        )
+
+    def __len__(self) -> int:
+        return len(self.satrecs)
+
+    def sgp4(
+        self, jd: Any, fr: Any
+    ) -> tuple[npt.NDArray[np.uint8], FloatArray, FloatArray]:
+        """Propagate every satellite to every UTC Julian date ``jd + fr`` (arrays of T)."""
+        jd = np.ascontiguousarray(np.atleast_1d(jd), dtype=np.float64)
+        fr = np.ascontiguousarray(np.atleast_1d(fr), dtype=np.float64)
+        if jd.shape != fr.shape or jd.ndim != 1:
+            raise ConfigError(
+                f"shapes jd {jd.shape}, fr {fr.shape}: need two 1-D arrays of one length", option="jd"
+            )
+        n, nt = len(self.satrecs), jd.size
+        e = np.empty((n, nt), dtype=np.uint8)
+        r = np.empty((n, nt, 3))
+        v = np.empty((n, nt, 3))
+        if n and nt:
+            # hand out satellites a few at a time rather than one block per thread, so
+            # a core slowed by other work (or a run of cheap failing satellites) evens out
+            with parallel_chunksize(max(1, 65536 // nt)):
+                _outer_kernel(self.params, jd, fr, e, r, v)
+            if self._deep is not None:
+                de, dr, dv = self._deep.sgp4(jd, fr)
+                e[self.delegated], r[self.delegated], v[self.delegated] = de, dr, dv
+        return e, r, v
+
+    def sgp4_zipped(
+        self, idx: Any, jd: Any, fr: Any
+    ) -> tuple[npt.NDArray[np.uint8], FloatArray, FloatArray]:
+        """Satellite ``idx[k]`` at ``jd[k] + fr[k]``: ``e`` (K,), ``r``, ``v`` (K, 3)."""
+        idx = np.ascontiguousarray(np.atleast_1d(idx), dtype=np.int64)
+        jd = np.ascontiguousarray(np.atleast_1d(jd), dtype=np.float64)
+        fr = np.ascontiguousarray(np.atleast_1d(fr), dtype=np.float64)
+        if not (idx.shape == jd.shape == fr.shape) or idx.ndim != 1:
+            raise ConfigError(
+                f"shapes idx {idx.shape}, jd {jd.shape}, fr {fr.shape}: need three 1-D arrays "
+                "of one length",
+                option="idx",
+            )
+        n = len(self.satrecs)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise ConfigError(f"satellite index out of range 0..{n - 1}", option="idx")
+        k = idx.size
+        e = np.empty(k, dtype=np.uint8)
+        r = np.empty((k, 3))
+        v = np.empty((k, 3))
+        if k:
+            with parallel_chunksize(4096):
+                _zipped_kernel(self.params, idx, jd, fr, e, r, v)
+            if self.delegated.size:
+                _zipped_delegated(self.satrecs, self.params, idx, jd, fr, e, r, v)
+        return e, r, v
+
+
+def _zipped_delegated(
+    satrecs: Sequence[Satrec],
+    params: FloatArray,
+    idx: npt.NDArray[np.int64],
+    jd: FloatArray,
+    fr: FloatArray,
+    e: npt.NDArray[np.uint8],
+    r: FloatArray,
+    v: FloatArray,
+) -> None:
+    sel = np.flatnonzero(params[idx, _USE] == 0.0)
+    if sel.size == 0:
+        return
+    order = sel[np.argsort(idx[sel], kind="stable")]
+    bounds = np.flatnonzero(np.diff(idx[order])) + 1
+    for grp in np.split(order, bounds):
+        ee, rr, vv = satrecs[int(idx[grp[0]])].sgp4_array(jd[grp], fr[grp])
+        e[grp], r[grp], v[grp] = ee, rr, vv
+
+
+_ZIP_CACHE: OrderedDict[int, tuple[Sequence[Satrec], int, FastSatArray]] = OrderedDict()
+_ZIP_CACHE_SIZE = 4
+
+
+def _fast_array_for(satrecs: Sequence[Satrec] | FastSatArray) -> FastSatArray:
+    """A FastSatArray for ``satrecs``, reused while the same list object is passed again."""
+    if isinstance(satrecs, FastSatArray):
+        return satrecs
+    hit = _ZIP_CACHE.get(id(satrecs))
+    # the cache holds a reference to the list, so its id cannot be recycled meanwhile
+    if (
+        hit is not None
+        and hit[0] is satrecs
+        and hit[1] == len(satrecs)
+        and all(a is b for a, b in zip(hit[2].satrecs, satrecs, strict=True))
+    ):
+        _ZIP_CACHE.move_to_end(id(satrecs))
+        return hit[2]
+    arr = FastSatArray(satrecs)
+    _ZIP_CACHE[id(satrecs)] = (satrecs, len(satrecs), arr)
+    while len(_ZIP_CACHE) > _ZIP_CACHE_SIZE:
+        _ZIP_CACHE.popitem(last=False)
+    return arr
+
+
+def propagate_zipped_kernel(
+    satrecs: Sequence[Satrec] | FastSatArray, idx: Any, jd: Any, fr: Any
+) -> tuple[npt.NDArray[np.uint8], FloatArray, FloatArray]:
+    """Satellite ``satrecs[idx[k]]`` at UTC Julian date ``jd[k] + fr[k]``, for each k.
+
+    Returns ``e`` (K,) uint8, ``r`` (K, 3) km, ``v`` (K, 3) km/s in TEME. The packed
+    parameters are cached for the last few lists passed (or pass a FastSatArray).
+    """
+    return _fast_array_for(satrecs).sgp4_zipped(idx, jd, fr)
+
+
+__all__ = ["NCOL", "FastSatArray", "pack_satrecs", "propagate_zipped_kernel"]
