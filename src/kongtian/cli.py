@@ -277,9 +277,13 @@ def coverage_cmd(
 
         plot_coverage_map(ds, plot, region=reg)
     if czml is not None:
-        from kongtian.space.czml import write_czml
+        from kongtian.geo.time import time_grid
+        from kongtian.space.czml import czml_document, write_czml
+        from kongtian.space.propagate import propagate
 
-        write_czml(czml, cat, start_utc=t0, duration_s=dur, grid_ds=ds, name=reg.name)
+        # Satellite tracks at 60 s are plenty for Cesium's Lagrange interpolation.
+        eph = propagate(cat, time_grid(t0, dur, min(60.0, dur)), frame="itrf")
+        write_czml(czml, czml_document(cat, eph, name=reg.name, coverage_ds=ds))
     typer.echo(json.dumps(cov.summary(ds)))
 
 

@@ -64,7 +64,6 @@ def assert_counts_match(ours, el_sf, mask_deg, extra_ok=None):
     return truth
 
 
-@pytest.mark.slow
 def test_counts_equal_skyfield_brute_force_regional(starlink):
     rng = np.random.default_rng(7)
     cat = starlink[np.sort(rng.choice(len(starlink), 150, replace=False))]
@@ -83,7 +82,6 @@ def test_counts_equal_skyfield_brute_force_regional(starlink):
     assert np.array_equal(dense, ours)
 
 
-@pytest.mark.slow
 def test_counts_equal_skyfield_brute_force_global(starlink, monkeypatch):
     rng = np.random.default_rng(11)
     cat = starlink[np.sort(rng.choice(len(starlink), 120, replace=False))]
@@ -100,7 +98,6 @@ def test_counts_equal_skyfield_brute_force_global(starlink, monkeypatch):
     assert truth.sum() > 100
 
 
-@pytest.mark.slow
 def test_terrain_horizon_per_point_matches_skyfield(starlink):
     from kongtian.geo.terrain import HorizonMask
 
@@ -112,7 +109,9 @@ def test_terrain_horizon_per_point_matches_skyfield(starlink):
     alt = np.array([300.0, 300.0, 250.0, 400.0, 500.0])
     # A ridge to the east: 50 deg from az 10 to 170, flat 0 elsewhere (linear between knots).
     ridge = HorizonMask(np.array([0.0, 10.0, 170.0, 180.0]), np.array([0.0, 50.0, 50.0, 0.0]))
-    west = HorizonMask(np.array([0.0, 200.0, 210.0, 330.0, 340.0]), np.array([0.0, 0.0, 40.0, 40.0, 0.0]))
+    west = HorizonMask(
+        np.array([0.0, 200.0, 210.0, 330.0, 340.0]), np.array([0.0, 0.0, 40.0, 40.0, 0.0])
+    )
     masks = [ridge, None, west, None, None]
     duration, step = 7200.0, 60.0
     t = time_grid(START, duration, step)
@@ -251,7 +250,9 @@ def test_region_grid_dataset_netcdf_and_summary(tmp_path, starlink):
     assert s["max_gap_s"] == pytest.approx(ds["max_gap_s"].values.max())
     assert s["n_satellites"] == len(cat) and s["n_points"] == p
     cf = ds["coverage_fraction"].values
-    assert s["area_weighted_coverage_fraction"] == pytest.approx(np.average(cf, weights=grid.cell_area_km2))
+    assert s["area_weighted_coverage_fraction"] == pytest.approx(
+        np.average(cf, weights=grid.cell_area_km2)
+    )
     assert ds.attrs["region"] == "chongqing" and ds.attrs["region_wkt"].startswith(
         ("POLYGON", "MULTIPOLYGON")
     )
@@ -303,6 +304,20 @@ def test_bad_inputs_name_the_option(starlink):
         cov.coverage(cat, [30.0], [106.0], min_elev_deg=25, horizon=[None, None], **kw)
     with pytest.raises(ConfigError, match="names"):
         cov.coverage(cat, [30.0], [106.0], min_elev_deg=25, names=["a", "b"], **kw)
+
+
+@pytest.mark.parametrize("start", ["2000-06-28T00:00:00Z", "2006-06-25T00:00:00Z"])
+def test_screen_is_conservative_on_the_verification_set(start):
+    """Molniya, GEO, resonant and decaying orbits (Vallado's SGP4-VER set): the coarse
+    screen (auto, and a one-hour step) drops nothing the per-step test would keep."""
+    cat = load_catalog(DATA / "SGP4-VER.TLE", strict=False)
+    t = time_grid(start, 2 * 86400.0, 60.0)
+    lat, lon = np.linspace(28.0, 32.0, 8), np.linspace(105.0, 110.0, 8)
+    dense, _ = cov.visible_counts(cat, t, lat, lon, min_elev_deg=10.0, screen_step_s=None)
+    assert dense.sum() > 10_000
+    for screen in ("auto", 3600.0):
+        got, _ = cov.visible_counts(cat, t, lat, lon, min_elev_deg=10.0, screen_step_s=screen)
+        assert np.array_equal(got, dense)
 
 
 def test_decayed_satellites_are_reported_not_fatal(starlink):

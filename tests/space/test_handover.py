@@ -82,7 +82,6 @@ def handovers(serv: np.ndarray) -> int:
     return int(np.sum((serv[1:] >= 0) & (serv[:-1] >= 0) & (serv[1:] != serv[:-1])))
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["max_elevation", "min_range", "longest_visibility"])
 def test_policies_match_skyfield_brute_force(case, policy):
     cat, sites, duration, step, el, dist, rate = case
@@ -117,7 +116,6 @@ def test_policies_match_skyfield_brute_force(case, policy):
     assert handovers(ds["serving_index"].values[0]) > 3  # a case with real handovers
 
 
-@pytest.mark.slow
 def test_longest_visibility_hands_over_least(case):
     cat, sites, duration, step, *_ = case
     counts = {}

@@ -30,6 +30,7 @@ from kongtian.geo.time import as_utc
 _SGP4_EPOCH_JD = 2433281.5  # 1949-12-31 00:00 UT, SGP4's epoch origin for sgp4init
 _UNIX_JD = 2440587.5
 _SGP4_EPOCH = np.datetime64("1949-12-31T00:00:00", "ns")
+_DAY_NS = 86_400 * 10**9
 _MAX_SATNUM = 339_999  # Alpha-5 'Z9999': the largest number a Satrec can carry
 
 
@@ -75,7 +76,9 @@ class Catalog:
         for f in _ARRAY_FIELDS:
             setattr(self, f, state[f])
         epochs = state.get("satrec_epoch") or [None] * len(state["satrecs"])
-        self.satrecs = [satrec_from_state(x, e) for x, e in zip(state["satrecs"], epochs, strict=True)]
+        self.satrecs = [
+            satrec_from_state(x, e) for x, e in zip(state["satrecs"], epochs, strict=True)
+        ]
         for s, meta in zip(self.satrecs, state.get("satrec_meta", ()), strict=False):
             _set_satrec_meta(s, meta)
 
@@ -172,17 +175,28 @@ class Catalog:
         group: str | Any = "",
         intl_designator: Any = "",
     ) -> Catalog:
-        """Build a catalog from element arrays (broadcast to a common length N)."""
-        arrs = np.broadcast_arrays(
-            np.asarray(inclination_deg, float), np.asarray(raan_deg, float),
-            np.asarray(eccentricity, float), np.asarray(arg_perigee_deg, float),
-            np.asarray(mean_anomaly_deg, float), np.asarray(mean_motion_rev_day, float),
-            np.asarray(bstar_per_earth_radii, float), np.asarray(ndot_rev_day2, float),
-            np.asarray(nddot_rev_day3, float),
-        )  # fmt: skip
-        arrs = [np.atleast_1d(a).astype(float).copy() for a in arrs]
-        n = arrs[0].size
-        epoch = np.broadcast_to(np.atleast_1d(as_utc(epoch_utc)), (n,)).copy()
+        """Build a catalog from element arrays, all broadcast to a common length N.
+
+        Every argument (elements, epoch, ids, names, labels) may be a scalar or a
+        length-N array. NORAD ids default to 1..N and names to ``SAT-<id>``.
+        """
+        elems = [
+            np.atleast_1d(np.asarray(a, float))
+            for a in (
+                inclination_deg, raan_deg, eccentricity, arg_perigee_deg, mean_anomaly_deg,
+                mean_motion_rev_day, bstar_per_earth_radii, ndot_rev_day2, nddot_rev_day3,
+            )
+        ]  # fmt: skip
+        epoch_in = np.atleast_1d(as_utc(epoch_utc))
+        others = [np.shape(x) for x in (norad_id, name, intl_designator, group) if x is not None]
+        shape = np.broadcast_shapes(*(a.shape for a in elems), epoch_in.shape, *others)
+        if len(shape) != 1:
+            raise ConfigError(
+                f"elements must be scalars or 1-D, got shape {shape}", option="elements"
+            )
+        n = shape[0]
+        arrs = [np.broadcast_to(a, (n,)).copy() for a in elems]
+        epoch = np.broadcast_to(epoch_in, (n,)).copy()
         ids = np.arange(1, n + 1) if norad_id is None else np.broadcast_to(norad_id, (n,))
         names = np.array([f"SAT-{i}" for i in ids]) if name is None else np.broadcast_to(name, (n,))
         cat = cls(
@@ -203,25 +217,28 @@ class Catalog:
 
     def _init_satrec(self, i: int) -> Satrec:
         """sgp4init from the stored elements (angles to radians, rev/day to rad/min)."""
-        # Days since SGP4's 1949-12-31 origin straight from integer nanoseconds: one
-        # rounding, ~2e-12 day, instead of going through a ~2.4e6 Julian date (~4e-10).
-        ep_days = (
-            float((self.epoch_utc[i].astype("datetime64[ns]") - _SGP4_EPOCH).astype(np.int64))
-            / 86_400e9
-        )
+        # Days since SGP4's 1949-12-31 origin from integer nanoseconds, whole days and
+        # fraction apart (~2e-12 day) rather than via a ~2.4e6 Julian date (~4e-10 day).
+        # An epoch on the 1e-8 day grid of a TLE then gets twoline2rv's split date, and
+        # the unit conversions below are twoline2rv's, so a TLE rebuilt from its own
+        # elements propagates like the TLE.
+        ns = int((self.epoch_utc[i].astype("datetime64[ns]") - _SGP4_EPOCH).astype(np.int64))
+        whole, rem = divmod(ns, _DAY_NS)
+        ep_days = whole + rem / 86_400e9
+        xpdotp = 1440.0 / (2.0 * math.pi)  # rev/day per rad/min
         norad = int(self.norad_id[i])
         s = Satrec()
         s.sgp4init(
             WGS72, "i", norad if 0 <= norad <= _MAX_SATNUM else 0,
             ep_days,
             float(self.bstar_per_earth_radii[i]),
-            float(self.ndot_rev_day2[i]) * 2 * math.pi / 1440.0**2,
-            float(self.nddot_rev_day3[i]) * 2 * math.pi / 1440.0**3,
+            float(self.ndot_rev_day2[i]) / (xpdotp * 1440.0),
+            float(self.nddot_rev_day3[i]) / (xpdotp * 1440.0 * 1440.0),
             float(self.eccentricity[i]),
             math.radians(self.arg_perigee_deg[i]),
             math.radians(self.inclination_deg[i]),
             math.radians(self.mean_anomaly_deg[i]),
-            float(self.mean_motion_rev_day[i]) * 2 * math.pi / 1440.0,
+            float(self.mean_motion_rev_day[i]) / xpdotp,
             math.radians(self.raan_deg[i]),
         )  # fmt: skip
         return s
@@ -258,14 +275,14 @@ _PROBE_MIN = (0.0, 14_933.0, -4_464.0, 144_432.0)  # tsince probes: 0, ~10 d, -3
 
 
 def _sgp4init_epoch(s: Satrec) -> float | None:
-    """The sgp4init epoch that rebuilds deep-space ``s`` bit for bit (None: default works).
+    """The sgp4init epoch that rebuilds ``s`` bit for bit (None: the default does).
 
     A Satrec does not keep the epoch it was initialised with, only its split Julian
-    date; the candidates are the ways python-sgp4 and we form that epoch, and the one
-    whose rebuild propagates identically at a few probe times wins.
+    date; the candidates are the ways twoline2rv, sgp4.omm and we form that epoch. For
+    near-Earth records the one reproducing ``gsto`` wins; for deep-space ones (whose
+    lunar-solar terms also read the epoch) the one that also propagates identically
+    at a few probe times.
     """
-    if s.method != "d":  # near-Earth SGP4 never reads the epoch after initialisation
-        return None
     import decimal
 
     st = satrec_state(s)
@@ -279,14 +296,29 @@ def _sgp4init_epoch(s: Satrec) -> float | None:
         float(np.nextafter(fine, -np.inf)),
         float(np.nextafter(fine, np.inf)),
     ]
+    if s.method != "d":
+        # Near-Earth SGP4 keeps only gsto = gstime(epoch + 2433281.5) from the epoch;
+        # python-sgp4's Python gstime pre-screens, sgp4init confirms.
+        from sgp4.propagation import gstime
+
+        for k, e in enumerate(cands):
+            if gstime(e + _SGP4_EPOCH_JD) == s.gsto:
+                if k == 0:
+                    return None
+                if satrec_from_state(st, e).gsto == s.gsto:
+                    return e
+        return None
     # SatrecArray propagates a copy, leaving s (its error code, resonance integrator
     # state) untouched.
     jd = np.full(len(_PROBE_MIN), s.jdsatepoch)
     fr = s.jdsatepochF + np.asarray(_PROBE_MIN) / 1440.0
     want = SatrecArray([s]).sgp4(jd, fr)
     for k, e in enumerate(cands):
-        got = SatrecArray([satrec_from_state(st, e)]).sgp4(jd, fr)
-        if all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want, strict=True)):
+        r = satrec_from_state(st, e)
+        got = SatrecArray([r]).sgp4(jd, fr)
+        if r.gsto == s.gsto and all(
+            np.array_equal(a, b, equal_nan=True) for a, b in zip(got, want, strict=True)
+        ):
             return None if k == 0 else e
     return None
 

@@ -83,7 +83,7 @@ def visible_counts_dask(
     *,
     min_elev_deg: float,
     horizon: Any = None,
-    screen_step_s: float | None = 120.0,
+    screen_step_s: float | str | None = "auto",
     engine: str = "auto",
     n_parts: int | None = None,
 ) -> tuple[npt.NDArray[np.integer[Any]], npt.NDArray[np.int64]]:

@@ -44,7 +44,7 @@ def write_ephemeris(eph: Any, path: str | Path) -> None:
     suffix = p.suffix.lower()
     if suffix == ".nc":
         ds = eph.to_dataset()
-        ds.to_netcdf(p, engine="h5netcdf")
+        ds.to_netcdf(p, engine="netcdf4")
         return
     if suffix not in (".csv", ".parquet"):
         raise ConfigError(f"unknown output type {p.name!r} (.csv, .parquet, .nc)", option="--out")

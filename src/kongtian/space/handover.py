@@ -143,7 +143,7 @@ def serving_timeline(
     hysteresis_m: float = 0.0,
     carrier_hz: float | None = None,
     horizon: Any = None,
-    screen_step_s: float | None = _DEFAULT_SCREEN_STEP_S,
+    screen_step_s: float | str | None = _DEFAULT_SCREEN_STEP_S,
     engine: str = "auto",
 ) -> Any:
     """Serving satellite per terminal and step under ``policy`` (see the module docstring).

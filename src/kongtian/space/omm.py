@@ -38,6 +38,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from xml.sax.saxutils import escape
 
 import numpy as np
 from sgp4 import omm as _sgp4_omm
@@ -259,16 +260,19 @@ def _kvn_records(text: str, path: str) -> list[_Record]:
             value = re.sub(r"\s*\[[^\]]*\]$", "", value)  # drop '[rev/day]' and the like
         if key == "CCSDS_OMM_VERS":
             lines = {}
-            out.append(
-                _Record(
-                    {}, f"KVN message {len(out) + 1}", ln, lambda key, d=lines, s=ln: d.get(key, s)
-                )
-            )
+            out.append(_Record({}, f"KVN message {len(out) + 1}", ln, _line_of(lines, ln)))
         elif not out:
             raise FormatError("KVN OMM must start with CCSDS_OMM_VERS", path=path, line=ln)
         out[-1].fields[key] = value
         lines[key] = ln
     return out
+
+
+def _line_of(lines: dict[str, int], default: int) -> Callable[[str], int | None]:
+    def field_line(key: str) -> int | None:
+        return lines.get(key, default)
+
+    return field_line
 
 
 class _Fields:
@@ -543,8 +547,6 @@ def _write_csv(recs: list[dict[str, str | int | float]]) -> str:
 
 
 def _xml_text(v: str | int | float) -> str:
-    from xml.sax.saxutils import escape
-
     return escape(v) if isinstance(v, str) else _num(v)
 
 

@@ -79,14 +79,18 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _GM_WGS72_M3_S2 = 398600.8e9
+_RE_WGS72_M = 6_378_135.0
+_J2_WGS72 = 0.001082616
 #: Coarse step = shortest perigee period / this (see module docstring, decision 0005).
-COARSE_STEPS_PER_PERIOD = 12
+COARSE_STEPS_PER_PERIOD = 10
 _MAX_COARSE_STEP_S = 900.0
 _MAX_GRID_ELEMENTS = 100_000_000
 _MAX_ITER = 80
 _HERMITE_SAMPLES = 32
 _NS = 1_000_000_000
 
+_RESULT_KEYS = ("sat", "site", "rise_x", "cul_x", "set_x", "max_elev", "rise_az", "set_az",
+                "cul_range")  # fmt: skip
 CSV_HEADER = "norad_id,rise_utc,culminate_utc,set_utc,max_elev_deg"
 
 
@@ -336,11 +340,9 @@ def _teme_to_pef_kernel(r, v, theta):  # type: ignore[no-untyped-def]
 def _topo_kernel(r, v, bad, site, sx, up, east, north, sinel, g, gdot, az, rng):  # type: ignore[no-untyped-def]
     """sin(elev), its first two time derivatives, azimuth and range at K points.
 
-    The second derivative uses two-body gravity plus the Coriolis and centrifugal terms
-    of the rotating frame (J2 left out: it only slows the Newton iteration that uses it).
+    The second derivative uses a model acceleration (:func:`_accel`); it only sets the
+    Newton slope for maxima, the root itself is where SGP4's own velocity gives zero.
     """
-    w = EARTH_ROTATION_RAD_S
-    gm = _GM_WGS72_M3_S2
     for k in prange(site.shape[0]):
         s = site[k]
         rx, ry, rz = r[k, 0], r[k, 1], r[k, 2]
@@ -349,22 +351,10 @@ def _topo_kernel(r, v, bad, site, sx, up, east, north, sinel, g, gdot, az, rng):
             sinel[k], g[k], gdot[k], az[k], rng[k] = -2.0, np.nan, np.nan, np.nan, np.nan
             continue
         dx, dy, dz = rx - sx[s, 0], ry - sx[s, 1], rz - sx[s, 2]
-        ux, uy, uz = up[s, 0], up[s, 1], up[s, 2]
-        z = dx * ux + dy * uy + dz * uz
-        rho2 = dx * dx + dy * dy + dz * dz
-        rho = math.sqrt(rho2)
-        zd = vx * ux + vy * uy + vz * uz
-        rhod = (dx * vx + dy * vy + dz * vz) / rho
-        rn = math.sqrt(rx * rx + ry * ry + rz * rz)
-        c = -gm / (rn * rn * rn)
-        ax = c * rx + 2 * w * vy + w * w * rx
-        ay = c * ry - 2 * w * vx + w * w * ry
-        az_ = c * rz
-        zdd = ax * ux + ay * uy + az_ * uz
-        rhodd = (vx * vx + vy * vy + vz * vz + dx * ax + dy * ay + dz * az_ - rhod * rhod) / rho
-        sinel[k] = z / rho
-        g[k] = zd / rho - z * rhod / rho2
-        gdot[k] = zdd / rho - 2 * zd * rhod / rho2 - z * rhodd / rho2 + 2 * z * rhod * rhod / (rho2 * rho)
+        ax, ay, az_ = _accel(rx, ry, rz, vx, vy, vz)
+        se, gg, gd, rho = _sin_elev_rates(dx, dy, dz, vx, vy, vz, ax, ay, az_, up[s, 0],
+                                          up[s, 1], up[s, 2])  # fmt: skip
+        sinel[k], g[k], gdot[k] = se, gg, gd
         e = dx * east[s, 0] + dy * east[s, 1] + dz * east[s, 2]
         n = dx * north[s, 0] + dy * north[s, 1] + dz * north[s, 2]
         a = math.atan2(e, n)
@@ -406,6 +396,98 @@ def _coarse_kernel(r, v, valid, sx, up, eps_low, reach, sinel, g, cand):  # type
                 if j > 0:
                     cand[i, s, j - 1] = prev_g > 0.0 and gg <= 0.0 and prev_d + d <= reach[i, j - 1]
                 prev_d, prev_g = d, gg
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _accel(rx, ry, rz, vx, vy, vz):  # type: ignore[no-untyped-def]
+    """Acceleration (m/s^2) in the rotating frame: gravity to J2 (WGS72), Coriolis and
+    centrifugal. Used only for Newton slopes and interpolation; SGP4 stays the truth."""
+    w = EARTH_ROTATION_RAD_S
+    r2 = rx * rx + ry * ry + rz * rz
+    rn = math.sqrt(r2)
+    c = -_GM_WGS72_M3_S2 / (r2 * rn)
+    k = 1.5 * _J2_WGS72 * (_RE_WGS72_M * _RE_WGS72_M) / r2
+    q = 5.0 * rz * rz / r2
+    ax = c * rx * (1.0 + k * (1.0 - q)) + 2 * w * vy + w * w * rx
+    ay = c * ry * (1.0 + k * (1.0 - q)) - 2 * w * vx + w * w * ry
+    az = c * rz * (1.0 + k * (3.0 - q))
+    return ax, ay, az
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _sin_elev_rates(dx, dy, dz, vx, vy, vz, ax, ay, az, ux, uy, uz):  # type: ignore[no-untyped-def]
+    """sin(elev), d/dt and d2/dt2 from the site-to-satellite vector, its rate and
+    acceleration (rotating frame) and the site's up vector."""
+    z = dx * ux + dy * uy + dz * uz
+    rho2 = dx * dx + dy * dy + dz * dz
+    rho = math.sqrt(rho2)
+    zd = vx * ux + vy * uy + vz * uz
+    rhod = (dx * vx + dy * vy + dz * vz) / rho
+    zdd = ax * ux + ay * uy + az * uz
+    rhodd = (vx * vx + vy * vy + vz * vz + dx * ax + dy * ay + dz * az - rhod * rhod) / rho
+    se = z / rho
+    g = zd / rho - z * rhod / rho2
+    gd = zdd / rho - 2 * zd * rhod / rho2 - z * rhodd / rho2 + 2 * z * rhod * rhod / (rho2 * rho)
+    return se, g, gd, rho
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _quintic_rates(r, v, i, j, h, u, sx, up, s):  # type: ignore[no-untyped-def]
+    """(sin(elev), d/dt, d2/dt2) at fraction u of bracket j on the quintic Hermite path
+    through positions, velocities and (J2) accelerations at both ends: a Newton start
+    good to a few hundredths of a second for a LEO step of ~10 min."""
+    a0 = _accel(r[i, j, 0], r[i, j, 1], r[i, j, 2], v[i, j, 0], v[i, j, 1], v[i, j, 2])
+    a1 = _accel(r[i, j + 1, 0], r[i, j + 1, 1], r[i, j + 1, 2],
+                v[i, j + 1, 0], v[i, j + 1, 1], v[i, j + 1, 2])  # fmt: skip
+    u2 = u * u
+    u3 = u2 * u
+    u4 = u3 * u
+    u5 = u4 * u
+    hh = h * h
+    b = (1 - 10 * u3 + 15 * u4 - 6 * u5, (u - 6 * u3 + 8 * u4 - 3 * u5) * h,
+         (0.5 * u2 - 1.5 * u3 + 1.5 * u4 - 0.5 * u5) * hh, (0.5 * u3 - u4 + 0.5 * u5) * hh,
+         (-4 * u3 + 7 * u4 - 3 * u5) * h, 10 * u3 - 15 * u4 + 6 * u5)  # fmt: skip
+    d = ((-30 * u2 + 60 * u3 - 30 * u4) / h, 1 - 18 * u2 + 32 * u3 - 15 * u4,
+         (u - 4.5 * u2 + 6 * u3 - 2.5 * u4) * h, (1.5 * u2 - 4 * u3 + 2.5 * u4) * h,
+         -12 * u2 + 28 * u3 - 15 * u4, (30 * u2 - 60 * u3 + 30 * u4) / h)  # fmt: skip
+    e = ((-60 * u + 180 * u2 - 120 * u3) / hh, (-36 * u + 96 * u2 - 60 * u3) / h,
+         1 - 9 * u + 18 * u2 - 10 * u3, 3 * u - 12 * u2 + 10 * u3,
+         (-24 * u + 84 * u2 - 60 * u3) / h, (60 * u - 180 * u2 + 120 * u3) / hh)  # fmt: skip
+    px = _dot6(b, r[i, j, 0], v[i, j, 0], a0[0], a1[0], v[i, j + 1, 0], r[i, j + 1, 0])
+    py = _dot6(b, r[i, j, 1], v[i, j, 1], a0[1], a1[1], v[i, j + 1, 1], r[i, j + 1, 1])
+    pz = _dot6(b, r[i, j, 2], v[i, j, 2], a0[2], a1[2], v[i, j + 1, 2], r[i, j + 1, 2])
+    vx = _dot6(d, r[i, j, 0], v[i, j, 0], a0[0], a1[0], v[i, j + 1, 0], r[i, j + 1, 0])
+    vy = _dot6(d, r[i, j, 1], v[i, j, 1], a0[1], a1[1], v[i, j + 1, 1], r[i, j + 1, 1])
+    vz = _dot6(d, r[i, j, 2], v[i, j, 2], a0[2], a1[2], v[i, j + 1, 2], r[i, j + 1, 2])
+    ax = _dot6(e, r[i, j, 0], v[i, j, 0], a0[0], a1[0], v[i, j + 1, 0], r[i, j + 1, 0])
+    ay = _dot6(e, r[i, j, 1], v[i, j, 1], a0[1], a1[1], v[i, j + 1, 1], r[i, j + 1, 1])
+    az = _dot6(e, r[i, j, 2], v[i, j, 2], a0[2], a1[2], v[i, j + 1, 2], r[i, j + 1, 2])
+    return _sin_elev_rates(px - sx[s, 0], py - sx[s, 1], pz - sx[s, 2], vx, vy, vz, ax, ay,
+                           az, up[s, 0], up[s, 1], up[s, 2])  # fmt: skip
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _dot6(w, a, b, c, d, e, f):  # type: ignore[no-untyped-def]
+    return w[0] * a + w[1] * b + w[2] * c + w[3] * d + w[4] * e + w[5] * f
+
+
+
+@njit(inline="always", nogil=True, cache=True)
+def _quintic_newton(r, v, i, j, t0, h, lo, hi, x, s, sx, up, target, extremum):  # type: ignore[no-untyped-def]
+    """A few Newton steps on the quintic path, kept inside [lo, hi]."""
+    for _ in range(5):
+        se, g, gd, _rho = _quintic_rates(r, v, i, j, h, (x - t0) / h, sx, up, s)
+        if extremum:
+            f, fp = g, gd
+        else:
+            f, fp = se - target, g
+        if not (fp != 0.0 and math.isfinite(f / fp)):
+            break
+        xn = min(hi, max(lo, x - f / fp))
+        if abs(xn - x) < 1e-4:
+            return xn
+        x = xn
+    return x
 
 
 @njit(inline="always", nogil=True, cache=True)
@@ -454,7 +536,8 @@ def _hermite_max(r, v, ci, cj, cs, grid_s, sx, up, delta, m, ub, x0):  # type: i
             den = a - 2 * best + c
             if den < 0:
                 u += 0.5 * du * (a - c) / den
-        x0[k] = grid_s[j] + u * h
+        x0[k] = _quintic_newton(r, v, i, j, grid_s[j], h, grid_s[j], grid_s[j + 1],
+                                grid_s[j] + u * h, s, sx, up, 0.0, True)  # fmt: skip
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -476,7 +559,9 @@ def _hermite_cross(r, v, ci, cj, cs, grid_s, sx, up, lo, hi, target, m, x0):  # 
             se, _ = _hermite_point(r, v, i, j, h, u, sx, up, s)
             f = se - target[k]
             if q > 0 and (prev_f < 0.0) != (f < 0.0):
-                x0[k] = t0 + h * (prev_u + (u - prev_u) * prev_f / (prev_f - f))
+                x = t0 + h * (prev_u + (u - prev_u) * prev_f / (prev_f - f))
+                x0[k] = _quintic_newton(r, v, i, j, t0, h, lo[k], hi[k], x, s, sx, up,
+                                        target[k], False)  # fmt: skip
                 break
             prev_u, prev_f = u, f
 
@@ -538,18 +623,20 @@ def _newton(
     rising: npt.NDArray[np.bool_],
     target: FloatArray | None,
     tol_s: float,
-) -> tuple[FloatArray, _State]:
+) -> tuple[FloatArray, _State, FloatArray]:
     """Safeguarded Newton for K roots at once, each bracketed in ``[lo, hi]`` (s).
 
     ``target`` None: root of ``g = d sin(elev)/dt`` (an extremum; ``rising`` True for a
     minimum, i.e. g goes - to +), Newton slope ``gdot``. Otherwise: root of
     ``sin(elev) - target`` (``rising`` True for a rise), slope ``g``. A Newton step that
     leaves the bracket is replaced by bisection. Stops when the Newton step or the
-    bracket is below ``tol_s / 10``. Returns the last evaluated times and their states.
+    bracket is below ``tol_s / 2``. Returns the roots, the states at the last evaluated
+    times and those times (within ``tol_s / 2`` of the roots).
     """
     k = sat.size
     lo, hi, x = lo.astype(float).copy(), hi.astype(float).copy(), x0.astype(float).copy()
     out = _blank_state(k)
+    xe = x.copy()
     act = np.arange(k)
     sgn = np.where(rising, 1.0, -1.0)
     eps = tol_s / 2.0
@@ -559,6 +646,7 @@ def _newton(
         xa = x[act]
         st = ev(sat[act], site[act], xa)
         _put(out, act, st)
+        xe[act] = xa
         if target is None:
             f, fp = st.g, st.gdot
         else:
@@ -577,7 +665,58 @@ def _newton(
         done = (~bad & (np.abs(xn - xa) < eps)) | (ha - la < eps)
         x[act] = xn
         act = act[~done]
-    return x, out
+    return x, out, xe
+
+
+def _polish_extrema(
+    ev: _Evaluator,
+    sat: IntArray,
+    site: IntArray,
+    xc: FloatArray,
+    stc: _State,
+    lo: FloatArray,
+    hi: FloatArray,
+    tol_s: float,
+    maximum: bool,
+) -> tuple[FloatArray, _State]:
+    """Move extrema to where SGP4 *positions* peak: parabola through three points.
+
+    SGP4's velocity is not exactly the derivative of its position (about 1 cm/s in LEO,
+    up to m/s for deep-space element sets), so the root of d sin(elev)/dt from the
+    velocity can sit seconds away from the highest position when the maximum is flat
+    (GTO near apogee, MEO, GEO). The three points straddle the current time by
+    ``d`` with ``|d2 sin(elev)/dt2| d^2 / 2 = 1e-9`` (well above rounding noise), at
+    least ``tol_s``; iterates until the vertex moves less than ``tol_s / 2``. Starts
+    from ``xc`` whose state ``stc`` is known. Returns times and their states.
+    """
+    x = xc.astype(float).copy()
+    st = _take(stc, slice(None))
+    sgn = -1.0 if maximum else 1.0
+    act = np.arange(x.size)
+    for _ in range(8):
+        if act.size == 0:
+            break
+        xa, sc = x[act], st.sinel[act]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.sqrt(2e-9 / np.abs(st.gdot[act]))
+        d = np.clip(np.where(np.isfinite(d), d, tol_s), tol_s, 600.0)
+        xl = np.maximum(lo[act], xa - d)
+        xr = np.minimum(hi[act], xa + d)
+        sl = ev(sat[act], site[act], xl).sinel
+        sr = ev(sat[act], site[act], xr).sinel
+        # Parabola through the three points in divided differences; its vertex.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a1 = (sc - sl) / (xa - xl)
+            curv = ((sr - sc) / (xr - xa) - a1) / (xr - xl)
+            vtx = 0.5 * (xl + xa) - a1 / (2 * curv)
+        ok = np.isfinite(vtx) & (sgn * curv > 0) & (xl < xa) & (xa < xr)
+        vtx = np.clip(vtx, lo[act], hi[act])
+        done = ~ok | (np.abs(vtx - xa) < tol_s / 2)
+        move = act[~done]
+        x[move] = vtx[~done]
+        _put(st, move, ev(sat[move], site[move], x[move]))
+        act = move
+    return x, st
 
 
 # --------------------------------------------------------------------------- main
@@ -742,10 +881,11 @@ def _search_chunk(
     keep = ub > sites.eps_low[cs]
     ci, cs, cj, x0 = ci[keep], cs[keep], cj[keep], x0[keep]
     ev = _Evaluator(cat, sites, t0, engine)
-    xm, stm = _newton(ev, ci, cs, grid_s[cj], grid_s[cj + 1], x0, np.zeros(ci.size, bool),
-                      None, tol_s)  # fmt: skip
+    _, stm, xm = _newton(ev, ci, cs, grid_s[cj], grid_s[cj + 1], x0,
+                         np.zeros(ci.size, bool), None, tol_s)  # fmt: skip
     keep = stm.sinel > sin_low[cs]
     ci, cj, cs, xm, stm = ci[keep], cj[keep], cs[keep], xm[keep], _take(stm, keep)
+    xm, stm = _polish_extrema(ev, ci, cs, xm, stm, grid_s[cj], grid_s[cj + 1], tol_s, True)
 
     # ---- maxima on the window edges: above the mask and sloping out of the window.
     with np.errstate(invalid="ignore"):
@@ -783,13 +923,13 @@ def _search_chunk(
             split_x[k[dip]] = xmin[dip]
 
     # ---- group maxima into passes; culmination = highest maximum of the group.
+    if m == 0:
+        return {k: np.array([], dtype=np.int64 if k in ("sat", "site") else np.float64)
+                for k in _RESULT_KEYS}  # fmt: skip
     first = ~same
     gid = np.cumsum(first) - 1
-    ngr = int(gid[-1]) + 1 if m else 0
-    best = np.zeros(ngr, np.int64)
-    if m:
-        ordr = np.lexsort((-smax.sinel, gid))  # by group, highest first
-        best = ordr[np.unique(gid[ordr], return_index=True)[1]]
+    ordr = np.lexsort((-smax.sinel, gid))  # by group, highest first
+    best = ordr[np.unique(gid[ordr], return_index=True)[1]]
     starts = np.flatnonzero(first)
     ends = np.append(starts[1:], m) - 1
     p_sat, p_site = sat[starts], site[starts]
@@ -825,7 +965,7 @@ def _search_chunk(
                    np.minimum(bhi[q], grid_s[bj[q] + 1]), sin_low[bsite[q]], _HERMITE_SAMPLES,
                    xq)  # fmt: skip
     xb0[q] = xq
-    xb, stb = _newton(ev, bsat, bsite, blo, bhi, xb0, rising, sin_low[bsite], tol_s)
+    xb, stb, _ = _newton(ev, bsat, bsite, blo, bhi, xb0, rising, sin_low[bsite], tol_s)
     npass = starts.size
     rise_x, set_x = np.full(npass, np.nan), np.full(npass, np.nan)
     rise_az, set_az = np.full(npass, np.nan), np.full(npass, np.nan)
@@ -877,8 +1017,9 @@ def _minima_between(
     smin = _blank_state(k.size)
     f = np.flatnonzero(found)
     if f.size:
-        x, st = _newton(ev, sat[k][f], site[k][f], lo[f], hi[f], 0.5 * (lo[f] + hi[f]),
-                        np.ones(f.size, bool), None, tol_s)  # fmt: skip
+        _, st, x = _newton(ev, sat[k][f], site[k][f], lo[f], hi[f], 0.5 * (lo[f] + hi[f]),
+                           np.ones(f.size, bool), None, tol_s)  # fmt: skip
+        x, st = _polish_extrema(ev, sat[k][f], site[k][f], x, st, lo[f], hi[f], tol_s, False)
         xmin[f] = x
         _put(smin, f, st)
     return xmin, smin, found
