@@ -83,7 +83,9 @@ def run_demo(out: Path, *, quick: bool = False, console: Any = None) -> dict[str
     con.print(f"what-if: Qianfan + shell {extra_key} ({spec.total} satellites, "
               f"{spec.inclination_deg:g} deg, {spec.altitude_m / 1e3:.0f} km)")  # fmt: skip
     what_if = _coverage(con, out, "qianfan_plus_" + extra_key, both, qf_t0, hours, step_s, grid, cq)
-    summary["what_if"] = {"added_shell": extra_key, "added_satellites": spec.total, **what_if}
+    summary["what_if"] = {"added_shell": extra_key, "added_satellites": spec.total,
+                          "label": f"QF + {spec.inclination_deg:g}°/{spec.altitude_m / 1e3:.0f}km shell",
+                          **what_if}  # fmt: skip
 
     # ------------------------------------------------------------------ Starlink
     sl = shipped_catalog("starlink")
@@ -221,9 +223,10 @@ def _print_table(summary: dict[str, Any], out: Path) -> None:
                       f"{summary['region']['grid_points']} points at {summary['region']['grid_deg']} deg), "
                       f"mask {summary['mask_deg']:g} deg, {summary['window_hours']:g} h")  # fmt: skip
     for col in ("constellation", "satellites", "coverage", "worst point", "max gap", "mean visible"):
-        tab.add_column(col, justify="right" if col != "constellation" else "left")
+        first = col == "constellation"
+        tab.add_column(col, justify="left" if first else "right", no_wrap=first)
     rows = [("Qianfan", summary["qianfan"]), ("Starlink", summary["starlink"]),
-            (f"Qianfan + {summary['what_if']['added_shell']}",
+            (summary["what_if"]["label"],
              {**summary["what_if"], "satellites": summary["qianfan"]["satellites"]
               + summary["what_if"]["added_satellites"]})]  # fmt: skip
     for name, r in rows:

@@ -885,7 +885,10 @@ def _search_chunk(
                          np.zeros(ci.size, bool), None, tol_s)  # fmt: skip
     keep = stm.sinel > sin_low[cs]
     ci, cj, cs, xm, stm = ci[keep], cj[keep], cs[keep], xm[keep], _take(stm, keep)
-    xm, stm = _polish_extrema(ev, ci, cs, xm, stm, grid_s[cj], grid_s[cj + 1], tol_s, True)
+    # Velocity-based signs can be wrong within ~1 s of a very flat maximum: let the
+    # position-based polish reach into the neighbouring coarse steps.
+    xm, stm = _polish_extrema(ev, ci, cs, xm, stm, grid_s[np.maximum(cj - 1, 0)],
+                              grid_s[np.minimum(cj + 2, nt - 1)], tol_s, True)  # fmt: skip
 
     # ---- maxima on the window edges: above the mask and sloping out of the window.
     with np.errstate(invalid="ignore"):

@@ -79,9 +79,14 @@ def plot_coverage_map(ds: Any, path: str | Path, region: Any = None) -> Path:
             im = ax.scatter(ds["lon_deg"].values, ds["lat_deg"].values, c=ds[var].values * scale,
                             cmap=cmap, s=25)  # fmt: skip
         if var == "coverage_fraction":
-            # the data range, so small differences show; the colour bar states it
-            lo = float(np.nanmin(ds[var].values))
-            im.set_clim(min(lo, 0.999), 1.0)
+            # The data range, so small differences show (the colour bar states it);
+            # a single value gets a small band around it instead of an empty scale.
+            vals = ds[var].values
+            lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
+            if hi - lo < 1e-3:
+                lo, hi = max(0.0, lo - 0.005), min(1.0, hi + 0.005)
+                lo, hi = (lo, lo + 0.01) if hi <= lo else (lo, hi)
+            im.set_clim(lo, hi)
         _draw_outline(ax, geom)
         fig.colorbar(im, ax=ax, label=label, shrink=0.85)
         ax.set_xlabel("longitude (deg E)")
