@@ -53,7 +53,9 @@ def test_bad_checksum_names_file_and_line(tmp_path):
     text[4] = bad
     f = tmp_path / "bad.tle"
     f.write_text("\n".join(text) + "\n")
-    p = run("space", "propagate", "--catalog", str(f), "--start", "2026-02-20T00:00:00Z", "--hours", "1")
+    p = run(
+        "space", "propagate", "--catalog", str(f), "--start", "2026-02-20T00:00:00Z", "--hours", "1"
+    )
     assert p.returncode == 2
     assert f"{f}:5" in p.stderr and "checksum" in p.stderr
 
@@ -64,7 +66,17 @@ def test_propagate_csv_contract(tmp_path):
             "--hours", "0.5", "--step-s", "600", "--frame", "teme", "--out", str(out))  # fmt: skip
     assert p.returncode == 0, p.stderr
     rows = list(csv.reader(io.StringIO(out.read_text())))
-    assert rows[0] == ["time_utc", "norad_id", "x_m", "y_m", "z_m", "vx_m_s", "vy_m_s", "vz_m_s", "error"]
+    assert rows[0] == [
+        "time_utc",
+        "norad_id",
+        "x_m",
+        "y_m",
+        "z_m",
+        "vx_m_s",
+        "vy_m_s",
+        "vz_m_s",
+        "error",
+    ]
     assert len(rows) == 1 + 108 * 4
     # Independent check of one row with python-sgp4 directly (TEME, km -> m).
     from sgp4.api import Satrec, jday

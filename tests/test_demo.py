@@ -17,7 +17,7 @@ def test_demo_quick(tmp_path):
                        capture_output=True, text=True, timeout=900)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())
-    for f in (s["qianfan"]["files"] + s["starlink"]["files"] + s["what_if"]["files"]):
+    for f in s["qianfan"]["files"] + s["starlink"]["files"] + s["what_if"]["files"]:
         assert (out / f).stat().st_size > 1000, f
     with open(out / s["qianfan"]["passes"]["file"]) as fh:
         rows = list(csv.reader(fh))
@@ -28,6 +28,8 @@ def test_demo_quick(tmp_path):
     assert s["what_if"]["max_gap_s"] <= s["qianfan"]["max_gap_s"]
     # Keeping the satellite while it is visible never switches more often than re-picking.
     pol = s["handover"]["policies"]
-    for a, b in zip(pol["longest_visibility"]["terminals"], pol["max_elevation"]["terminals"], strict=True):
+    for a, b in zip(
+        pol["longest_visibility"]["terminals"], pol["max_elevation"]["terminals"], strict=True
+    ):
         assert a["handover_count"] <= b["handover_count"]
     assert "Qianfan" in p.stdout and "report:" in p.stdout

@@ -29,7 +29,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-space_app = typer.Typer(help="Constellations: catalogs, propagation, passes, coverage.", no_args_is_help=True)
+space_app = typer.Typer(
+    help="Constellations: catalogs, propagation, passes, coverage.", no_args_is_help=True
+)
 app.add_typer(space_app, name="space")
 
 
@@ -96,7 +98,9 @@ def version() -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the report (created).")] = Path("kongtian-demo"),
+    out: Annotated[Path, typer.Option(help="Folder for the report (created).")] = Path(
+        "kongtian-demo"
+    ),
     quick: Annotated[bool, typer.Option(help="Smaller grid and window (for smoke tests).")] = False,
 ) -> None:
     """Chongqing study on the shipped real catalogs: passes, coverage, gaps, handovers."""
@@ -108,11 +112,22 @@ def demo(
 # --------------------------------------------------------------------------- space
 @space_app.command("catalog")
 def catalog_cmd(
-    catalog: Annotated[Path, typer.Option("--catalog", help="TLE (2/3-line) or OMM (JSON/CSV/XML) file.")],
-    name: Annotated[str | None, typer.Option(help="Keep names matching (substring or * wildcard).")] = None,
-    norad: Annotated[str | None, typer.Option(help="Keep these NORAD ids (comma-separated).")] = None,
-    lenient: Annotated[bool, typer.Option(help="Ignore TLE checksums and columns past 69.")] = False,
-    out: Annotated[Path | None, typer.Option(help="Write the (filtered) catalog: .tle/.txt, .json, .csv, .xml.")] = None,
+    catalog: Annotated[
+        Path, typer.Option("--catalog", help="TLE (2/3-line) or OMM (JSON/CSV/XML) file.")
+    ],
+    name: Annotated[
+        str | None, typer.Option(help="Keep names matching (substring or * wildcard).")
+    ] = None,
+    norad: Annotated[
+        str | None, typer.Option(help="Keep these NORAD ids (comma-separated).")
+    ] = None,
+    lenient: Annotated[
+        bool, typer.Option(help="Ignore TLE checksums and columns past 69.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the (filtered) catalog: .tle/.txt, .json, .csv, .xml."),
+    ] = None,
 ) -> None:
     """Read a catalog, summarise it, optionally filter and convert it."""
     import numpy as np
@@ -133,10 +148,18 @@ def catalog_cmd(
     alt_km = cat.mean_altitude_m / 1e3 if len(cat) else np.array([np.nan])
     summary = {
         "satellites": len(cat),
-        "epoch_min_utc": str(np.datetime_as_string(cat.epoch_utc.min(), "s")) + "Z" if len(cat) else None,
-        "epoch_max_utc": str(np.datetime_as_string(cat.epoch_utc.max(), "s")) + "Z" if len(cat) else None,
-        "mean_altitude_km_p5_p50_p95": [round(float(x), 1) for x in np.nanpercentile(alt_km, [5, 50, 95])],
-        "inclination_deg_p50": round(float(np.median(cat.inclination_deg)), 3) if len(cat) else None,
+        "epoch_min_utc": str(np.datetime_as_string(cat.epoch_utc.min(), "s")) + "Z"
+        if len(cat)
+        else None,
+        "epoch_max_utc": str(np.datetime_as_string(cat.epoch_utc.max(), "s")) + "Z"
+        if len(cat)
+        else None,
+        "mean_altitude_km_p5_p50_p95": [
+            round(float(x), 1) for x in np.nanpercentile(alt_km, [5, 50, 95])
+        ],
+        "inclination_deg_p50": round(float(np.median(cat.inclination_deg)), 3)
+        if len(cat)
+        else None,
     }
     typer.echo(json.dumps(summary))
 
@@ -148,7 +171,9 @@ def propagate_cmd(
     hours: Annotated[float, typer.Option(help="Window length in hours.")],
     step_s: Annotated[float, typer.Option("--step-s", help="Step in seconds.")] = 60.0,
     frame: Annotated[str, typer.Option(help="itrf or teme.")] = "itrf",
-    out: Annotated[Path, typer.Option(help="Output file: .csv, .parquet or .nc.")] = Path("ephemeris.csv"),
+    out: Annotated[Path, typer.Option(help="Output file: .csv, .parquet or .nc.")] = Path(
+        "ephemeris.csv"
+    ),
     lenient: Annotated[bool, typer.Option(help="Lenient TLE parsing.")] = False,
 ) -> None:
     """Positions and velocities of every satellite at every step (SGP4)."""
@@ -175,11 +200,15 @@ def propagate_cmd(
 @space_app.command("passes")
 def passes_cmd(
     catalog: Annotated[Path, typer.Option("--catalog", help="TLE or OMM file.")],
-    site: Annotated[list[str], typer.Option(help="LAT,LON[,ALT_M] in degrees and metres; repeatable.")],
+    site: Annotated[
+        list[str], typer.Option(help="LAT,LON[,ALT_M] in degrees and metres; repeatable.")
+    ],
     start: Annotated[str, typer.Option(help="Start, ISO-8601 UTC.")],
     hours: Annotated[float, typer.Option(help="Window length in hours.")] = 24.0,
     min_elev: Annotated[float, typer.Option("--min-elev", help="Elevation mask, degrees.")] = 10.0,
-    horizon: Annotated[Path | None, typer.Option(help="Terrain mask CSV (az_deg,min_elev_deg).")] = None,
+    horizon: Annotated[
+        Path | None, typer.Option(help="Terrain mask CSV (az_deg,min_elev_deg).")
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     lenient: Annotated[bool, typer.Option(help="Lenient TLE parsing.")] = False,
 ) -> None:
@@ -214,7 +243,7 @@ def passes_cmd(
             progress=update,
         )
     if fmt == "csv":
-        sys.stdout.write(passes.to_csv(None))
+        sys.stdout.write(passes.to_csv(None) or "")
     else:
         df = passes.to_dataframe()
         sys.stdout.write(df.to_json(orient="records", date_format="iso") + "\n")
@@ -227,14 +256,18 @@ def coverage_cmd(
     hours: Annotated[float, typer.Option(help="Window length in hours.")],
     out: Annotated[Path, typer.Option(help="netCDF output (.nc).")],
     catalog: Annotated[Path | None, typer.Option("--catalog", help="TLE or OMM file.")] = None,
-    walker: Annotated[str | None, typer.Option(help="Walker design I:T/P/F (degrees: total/planes/phasing).")] = None,
+    walker: Annotated[
+        str | None, typer.Option(help="Walker design I:T/P/F (degrees: total/planes/phasing).")
+    ] = None,
     alt_km: Annotated[float | None, typer.Option("--alt-km", help="Walker altitude, km.")] = None,
     grid_deg: Annotated[float, typer.Option("--grid-deg", help="Grid spacing, degrees.")] = 0.1,
     step_s: Annotated[float, typer.Option("--step-s", help="Time step, seconds.")] = 60.0,
     min_elev: Annotated[float, typer.Option("--min-elev", help="Elevation mask, degrees.")] = 25.0,
     k: Annotated[int, typer.Option(help="Covered means at least k satellites visible.")] = 1,
     plot: Annotated[Path | None, typer.Option(help="PNG with coverage and max-gap maps.")] = None,
-    czml: Annotated[Path | None, typer.Option(help="CZML file for Cesium (grid coloured by coverage).")] = None,
+    czml: Annotated[
+        Path | None, typer.Option(help="CZML file for Cesium (grid coloured by coverage).")
+    ] = None,
     lenient: Annotated[bool, typer.Option(help="Lenient TLE parsing.")] = False,
 ) -> None:
     """Visible-satellite counts, coverage fraction and gaps over a region grid."""
@@ -256,7 +289,9 @@ def coverage_cmd(
     reg = get_region(region)
     grid = reg.grid(grid_deg)
     if grid.lat_deg.size == 0:
-        raise ConfigError(f"no grid point falls inside {reg.name} at {grid_deg:g} deg", option="--grid-deg")
+        raise ConfigError(
+            f"no grid point falls inside {reg.name} at {grid_deg:g} deg", option="--grid-deg"
+        )
     if walker is not None:
         from kongtian.space.walker import walker_catalog
 
@@ -296,7 +331,7 @@ def shells_cmd() -> None:
         s = shell_spec(key)
         typer.echo(
             f"{key:32s} {s.inclination_deg:6.2f} deg  {s.total:5d} = {s.planes} x "
-            f"{s.total // s.planes}  F={s.phasing}  {s.altitude_m / 1e3:7.1f} km"
+            f"{s.total // s.planes}  F={s.phasing}  {(s.altitude_m or float('nan')) / 1e3:7.1f} km"
         )
 
 

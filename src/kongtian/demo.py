@@ -53,8 +53,12 @@ def run_demo(out: Path, *, quick: bool = False, console: Any = None) -> dict[str
     grid = cq.grid(grid_deg)
     cq_sites = sites("chongqing")
     summary: dict[str, Any] = {
-        "region": {"name": cq.name, "area_km2": round(cq.area_km2), "grid_deg": grid_deg,
-                   "grid_points": int(grid.lat_deg.size)},  # fmt: skip
+        "region": {
+            "name": cq.name,
+            "area_km2": round(cq.area_km2),
+            "grid_deg": grid_deg,
+            "grid_points": int(grid.lat_deg.size),
+        },  # fmt: skip
         "mask_deg": MASK_DEG,
         "window_hours": hours,
         "step_s": step_s,
@@ -80,11 +84,12 @@ def run_demo(out: Path, *, quick: bool = False, console: Any = None) -> dict[str
         spec = shell_spec(extra_key)
     extra = shell_catalog(extra_key, epoch_utc=qf_t0)
     both = Catalog.concat([qf, extra])
+    alt_km = (spec.altitude_m or float("nan")) / 1e3
     con.print(f"what-if: Qianfan + shell {extra_key} ({spec.total} satellites, "
-              f"{spec.inclination_deg:g} deg, {spec.altitude_m / 1e3:.0f} km)")  # fmt: skip
+              f"{spec.inclination_deg:g} deg, {alt_km:.0f} km)")  # fmt: skip
     what_if = _coverage(con, out, "qianfan_plus_" + extra_key, both, qf_t0, hours, step_s, grid, cq)
     summary["what_if"] = {"added_shell": extra_key, "added_satellites": spec.total,
-                          "label": f"QF + {spec.inclination_deg:g}°/{spec.altitude_m / 1e3:.0f}km shell",
+                          "label": f"QF + {spec.inclination_deg:g}°/{alt_km:.0f}km shell",
                           **what_if}  # fmt: skip
 
     # ------------------------------------------------------------------ Starlink
@@ -166,7 +171,10 @@ def _handover(con: Any, out: Path, cat: Catalog, t0: Any, cq_sites: list[Site],
     by_name = {s.name: s for s in cq_sites}
     airport = next((s for n, s in by_name.items() if "jiangbei" in n.lower()), cq_sites[0])
     valley = next((s for n, s in by_name.items() if "wuxi" in n.lower()), cq_sites[-1])
-    terminals = [airport, Site(valley.name + " (valley mask)", valley.lat_deg, valley.lon_deg, valley.alt_m)]
+    terminals = [
+        airport,
+        Site(valley.name + " (valley mask)", valley.lat_deg, valley.lon_deg, valley.alt_m),
+    ]
     masks = [HorizonMask.constant(MASK_DEG), VALLEY_MASK]
     dur = 1800.0 if quick else 7200.0
     res: dict[str, Any] = {"window_s": dur, "step_s": 5.0, "carrier_hz": KU_DOWNLINK_HZ,
@@ -222,7 +230,14 @@ def _print_table(summary: dict[str, Any], out: Path) -> None:
     tab = Table(title=f"Chongqing ({summary['region']['area_km2']:,} km², "
                       f"{summary['region']['grid_points']} points at {summary['region']['grid_deg']} deg), "
                       f"mask {summary['mask_deg']:g} deg, {summary['window_hours']:g} h")  # fmt: skip
-    for col in ("constellation", "satellites", "coverage", "worst point", "max gap", "mean visible"):
+    for col in (
+        "constellation",
+        "satellites",
+        "coverage",
+        "worst point",
+        "max gap",
+        "mean visible",
+    ):
         first = col == "constellation"
         tab.add_column(col, justify="left" if first else "right", no_wrap=first)
     rows = [("Qianfan", summary["qianfan"]), ("Starlink", summary["starlink"]),
@@ -250,6 +265,8 @@ def _print_table(summary: dict[str, Any], out: Path) -> None:
     for n in names:
         ht.add_column(n)
     for pol, r in summary["handover"]["policies"].items():
-        ht.add_row(pol, *[f"{t['handover_count']} ({t['outage_s']:.0f} s outage)" for t in r["terminals"]])
+        ht.add_row(
+            pol, *[f"{t['handover_count']} ({t['outage_s']:.0f} s outage)" for t in r["terminals"]]
+        )
     con.print(ht)
     con.print(f"report: {out.resolve()}  ({summary['elapsed_s']} s)")

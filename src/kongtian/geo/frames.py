@@ -70,7 +70,11 @@ def ecef_to_geodetic(
     sl, cl = np.sin(lat), np.cos(lat)
     n = a / np.sqrt(1.0 - e2 * sl * sl)
     # Height from whichever of p or z is better conditioned at this latitude.
-    h = np.where(np.abs(cl) > 1e-3, p / np.where(cl == 0, 1, cl) - n, z / np.where(sl == 0, 1, sl) - n * (1 - e2))
+    h = np.where(
+        np.abs(cl) > 1e-3,
+        p / np.where(cl == 0, 1, cl) - n,
+        z / np.where(sl == 0, 1, sl) - n * (1 - e2),
+    )
     return lat, lon, h
 
 

@@ -153,7 +153,9 @@ def scale_to_utc(t: Any, scale: str) -> npt.NDArray[np.datetime64]:
     return guess
 
 
-def week_seconds(t_utc: Any, scale: str = "GPST") -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+def week_seconds(
+    t_utc: Any, scale: str = "GPST"
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """(week, seconds of week) in GPST, BDT or GST for UTC instants."""
     epoch = {"GPST": GPS_EPOCH, "BDT": BDS_EPOCH, "GST": GST_EPOCH}.get(scale.upper())
     if epoch is None:
@@ -187,7 +189,7 @@ def iso_utc(t: Any, decimals: int = 1) -> npt.NDArray[np.str_]:
     t = np.atleast_1d(as_utc(t))
     unit = {0: "s", 1: "ms", 2: "ms", 3: "ms", 6: "us", 9: "ns"}.get(decimals, "ms")
     rounded = t + np.timedelta64(5 * 10 ** (8 - decimals), "ns") if decimals < 9 else t
-    s = np.datetime_as_string(rounded.astype(f"datetime64[{unit}]"), unit=unit)
+    s = np.datetime_as_string(rounded.astype(f"datetime64[{unit}]"), unit=unit)  # type: ignore[call-overload]
     keep = 19 + (decimals + 1 if decimals else 0)
     out = np.array([x[:keep] + "Z" if x != "NaT" else "" for x in s])
     return out

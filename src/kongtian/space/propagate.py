@@ -70,8 +70,16 @@ class Ephemeris:
         return xr.Dataset(
             {
                 "r": (("satellite", "time", "xyz"), self.r_m, {"units": "m", "frame": self.frame}),
-                "v": (("satellite", "time", "xyz"), self.v_m_s, {"units": "m s-1", "frame": self.frame}),
-                "error": (("satellite", "time"), self.error, {"flag_meanings": str(ERROR_MESSAGES)}),
+                "v": (
+                    ("satellite", "time", "xyz"),
+                    self.v_m_s,
+                    {"units": "m s-1", "frame": self.frame},
+                ),
+                "error": (
+                    ("satellite", "time"),
+                    self.error,
+                    {"flag_meanings": str(ERROR_MESSAGES)},
+                ),
             },
             coords={"satellite": self.norad_id, "time": self.time_utc, "xyz": ["x", "y", "z"]},
             attrs={"frame": self.frame, "propagator": "SGP4 (WGS72)", "time_scale": "UTC"},
@@ -138,8 +146,7 @@ def propagate(
     if _engine_for(engine) is SatrecArray and nworkers > 1 and len(chunks) > 1:
         with ProcessPoolExecutor(nworkers) as pool:
             futs = [
-                pool.submit(_run_chunk, catalog[a:b], jd, fr, t, frame, "sgp4")
-                for a, b in chunks
+                pool.submit(_run_chunk, catalog[a:b], jd, fr, t, frame, "sgp4") for a, b in chunks
             ]
             for (a, b), fut in zip(chunks, futs, strict=True):
                 e[a:b], r[a:b], v[a:b] = fut.result()
@@ -184,12 +191,14 @@ def propagate_zipped(
     if idx.shape != t.shape:
         raise ConfigError("sat_index and times_utc must have the same length", option="times_utc")
     jd, fr = jd_split_utc(t)
-    try:
-        from kongtian.space.sgp4_kernel import propagate_zipped_kernel
-    except ImportError:
-        propagate_zipped_kernel = None
-    if propagate_zipped_kernel is not None and engine != "sgp4":
-        e, r, v = propagate_zipped_kernel(catalog.satrecs, idx, jd, fr)
+    kernel: Any = None
+    if engine != "sgp4":
+        try:
+            from kongtian.space.sgp4_kernel import propagate_zipped_kernel as kernel
+        except ImportError:
+            kernel = None
+    if kernel is not None:
+        e, r, v = kernel(catalog.satrecs, idx, jd, fr)
     else:
         r = np.empty((idx.size, 3))
         v = np.empty((idx.size, 3))
@@ -204,5 +213,7 @@ def propagate_zipped(
     r = np.asarray(r) * 1e3
     v = np.asarray(v) * 1e3
     if frame == "itrf":
-        r, v = teme_to_itrf(r, v, t, time_axis=0)
+        r, v_itrf = teme_to_itrf(r, v, t, time_axis=0)
+        assert v_itrf is not None
+        v = v_itrf
     return r, v, np.asarray(e, dtype=np.uint8)
