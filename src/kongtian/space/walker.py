@@ -12,12 +12,19 @@ Three things live here:
 - **Published shells** (:data:`SHELLS`, :func:`shell_spec`, :func:`shell_catalog`): the
   package table ``data/constellation_shells.csv`` (Starlink, Kuiper, OneWeb, Telesat,
   Guowang), each row with its source repository, commit and cited filing. No row
-  publishes a phasing factor; :func:`shell_spec` uses :data:`DEFAULT_PHASING` (F = 1)
-  then (see ``docs/decisions/0003-walker-phasing.md``).
+  publishes a phasing factor F.
 - **Derived shells** (:func:`derive_shells`): shells, planes and raising satellites
   found by clustering real element sets. For constellations with no published shell
   table (Qianfan) this is the only source, and the result is *derived from observed
   TLEs, not a published design*.
+
+Default phasing. Where F is not given (every table row, ``"i:T/P"`` strings, derived
+shells) we use :func:`best_phasing`: the F that maximises the smallest distance between
+any two satellites over an orbit (circular two-body orbits, in closed form), ties to
+the smallest F. An operator has to keep satellites apart where planes cross; F = 1, the
+usual convention, lets Starlink shell 1 (53:1584/72) satellites pass 0.8 km apart every
+orbit under SGP4, the chosen F = 65 keeps them 64 km apart. See
+``docs/decisions/0003-walker-phasing.md``.
 
 Altitude convention. ``altitude`` of a Walker shell is the time average over one orbit of
 ``|r| - R`` where ``r`` is the SGP4 (WGS72) position and ``R`` = 6378.135 km is the WGS72
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import math
 import re
@@ -53,8 +61,6 @@ from kongtian.space.catalog import Catalog
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Phasing factor used when a shell's F is not published (all rows of the table).
-DEFAULT_PHASING = 1
 #: First NORAD id of synthetic satellites: above Alpha-5's 339999, so no TLE catalog
 #: number (real or analyst) can ever equal it; see :func:`walker_catalog`.
 SYNTHETIC_NORAD_BASE = 900_000
@@ -159,26 +165,84 @@ class WalkerSpec:
         return plane, slot, raan, u
 
 
-def default_phasing(planes: int) -> int:
-    """:data:`DEFAULT_PHASING` where valid, else 0 (a single plane has only F = 0)."""
-    return DEFAULT_PHASING if DEFAULT_PHASING < planes else 0
+def min_separation_m(spec: WalkerSpec) -> float:
+    """Smallest distance (m) between any two satellites of ``spec`` at any time.
+
+    Circular two-body orbits of radius ``R + altitude`` (no J2: under SGP4 the value
+    moves by up to ~16 km because of the J3-driven eccentricity, but the ordering of
+    phasings holds; see the decision record). ``inf`` for a single satellite.
+    """
+    if spec.altitude_m is None:
+        raise ConfigError(f"no altitude for Walker pattern {spec.notation}", option="--alt-km")
+    chord = _min_chord(spec.inclination_deg, spec.total, spec.planes, spec.phasing, spec.kind)
+    return chord * (EARTH_RADIUS_M + spec.altitude_m)
+
+
+def _min_chord(inc_deg: float, total: int, planes: int, phasing: int, kind: str) -> float:
+    """Minimum over satellite pairs and time of the chord between them on a unit sphere."""
+    s_per = total // planes
+    if total < 2:
+        return math.inf
+    q = np.repeat(np.arange(planes), s_per)
+    slot = np.tile(np.arange(s_per), planes)
+    om = np.radians(q * (_KINDS[kind] / planes))
+    ci, si = math.cos(math.radians(inc_deg)), math.sin(math.radians(inc_deg))
+    node = np.stack([np.cos(om), np.sin(om), np.zeros_like(om)], axis=-1)
+    perp = np.stack([-ci * np.sin(om), ci * np.cos(om), np.full_like(om, si)], axis=-1)
+    # Slot shifts are time shifts, so pairs with a slot-0 satellite cover every pair; a
+    # delta pattern is also symmetric under plane shifts (rotation + time shift), a star
+    # pattern is not.
+    best = math.inf
+    for p in [0] if kind == "delta" else range(planes):
+        a = p * s_per
+        # With r = cos(u) N + sin(u) M and u_B = u_A + d, r_A . r_B is
+        # c0 + amp * cos(2 u_A + phase): its maximum over time is c0 + amp.
+        d = np.radians(slot * (360.0 / s_per) + (q - p) * (phasing * 360.0 / total))
+        pnn, pmm = node @ node[a], perp @ perp[a]
+        pnm, pmn = perp @ node[a], node @ perp[a]  # N_A.M_B, M_A.N_B
+        c0 = 0.5 * (np.cos(d) * (pnn + pmm) + np.sin(d) * (pnm - pmn))
+        amp = 0.5 * np.hypot(pnn - pmm, pnm + pmn)
+        chord = np.sqrt(2.0 * (1.0 - np.minimum(c0 + amp, 1.0)))
+        chord[a] = np.inf
+        best = min(best, float(chord.min()))
+    return best
+
+
+@functools.lru_cache(maxsize=256)
+def best_phasing(inclination_deg: float, total: int, planes: int, kind: str = "delta") -> int:
+    """The phasing factor F (0..P-1) that keeps the satellites of ``i:T/P`` farthest apart.
+
+    Maximises :func:`min_separation_m` (two-body, so independent of altitude); among
+    phasings within 1 mm at Earth-radius scale of the best, the smallest F. This is the
+    package's default F wherever none is given or published.
+    """
+    if planes < 1 or total % planes:
+        raise ConfigError(
+            f"total T={total} is not divisible by planes P={planes}", option="--walker"
+        )
+    chords = np.array([_min_chord(inclination_deg, total, planes, f, kind) for f in range(planes)])
+    if not np.isfinite(chords).any():
+        return 0
+    return int(np.flatnonzero(chords >= chords.max() - 1.5e-10)[0])
 
 
 def parse_walker(spec: str) -> WalkerSpec:
     """Parse ``"i:T/P/F"`` (e.g. ``"53:1584/72/17"``) or ``"i:T/P"`` (F defaults).
 
     The inclination is in degrees; T must be divisible by P and ``0 <= F < P``. When F
-    is omitted it is :data:`DEFAULT_PHASING` (1), or 0 for a single plane. Errors are
-    :class:`ConfigError` with option ``--walker`` and the expected form.
+    is omitted it is :func:`best_phasing` for a delta pattern (65 for 53:1584/72).
+    Errors are :class:`ConfigError` with option ``--walker`` and the expected form.
     """
     if not isinstance(spec, str):
         raise ConfigError(f"{_FORM}; got {spec!r}", option="--walker")
     m = _SPEC_RE.match(spec)
     if m is None:
         raise ConfigError(f"{_FORM}; got {spec!r}", option="--walker")
-    total, planes = int(m["t"]), int(m["p"])
-    phasing = int(m["f"]) if m["f"] is not None else default_phasing(planes)
-    return WalkerSpec(float(m["i"]), total, planes, phasing)
+    inc, total, planes = float(m["i"]), int(m["t"]), int(m["p"])
+    if m["f"] is not None:
+        return WalkerSpec(inc, total, planes, int(m["f"]))
+    WalkerSpec(inc, total, planes, 0)  # validates before the phasing search
+    return WalkerSpec(inc, total, planes, best_phasing(inc, total, planes))
 
 
 # --------------------------------------------------------------------------- mean motion
@@ -258,7 +322,8 @@ def walker_catalog(
 
     ``spec``: a :class:`WalkerSpec` or an ``"i:T/P/F"`` string. ``altitude_km``, ``kind``
     and ``raan0_deg`` override the spec's values (a string spec defaults to a delta
-    pattern with plane 0 at RAAN 0). The altitude is the orbit-mean altitude of the module
+    pattern with plane 0 at RAAN 0; if it omits F, F is :func:`best_phasing` for the
+    final kind). The altitude is the orbit-mean altitude of the module
     docstring; the Kozai mean motion comes from :func:`kozai_mean_motion`. Elements:
     eccentricity from the spec, argument of perigee 0, mean anomaly = argument of latitude
     of the pattern, B* = 0 (no drag, so the shell keeps its altitude), epoch
@@ -278,6 +343,10 @@ def walker_catalog(
     if not isinstance(ws, WalkerSpec):
         raise ConfigError(f"{_FORM}; got {spec!r}", option="--walker")
     changes: dict[str, Any] = {}
+    if isinstance(spec, str) and kind not in (None, ws.kind):
+        m = _SPEC_RE.match(spec)
+        if m is not None and m["f"] is None:  # default F depends on the kind
+            changes["phasing"] = best_phasing(ws.inclination_deg, ws.total, ws.planes, kind)
     if altitude_km is not None:
         changes["altitude_m"] = float(altitude_km) * 1e3
     if kind is not None:
@@ -336,8 +405,12 @@ class ShellRecord:
 
     @property
     def spec(self) -> WalkerSpec:
-        """The Walker pattern; F = :data:`DEFAULT_PHASING` when none is published."""
-        f = self.phasing if self.phasing is not None else default_phasing(self.planes)
+        """The Walker pattern; F = :func:`best_phasing` when none is published."""
+        f = (
+            self.phasing
+            if self.phasing is not None
+            else best_phasing(self.inclination_deg, self.total, self.planes, self.kind)
+        )
         return WalkerSpec(
             self.inclination_deg, self.total, self.planes, f, self.altitude_km * 1e3, self.kind
         )
@@ -403,8 +476,11 @@ def load_shells(path: str | Path | None = None) -> dict[str, ShellRecord]:
             )
         if not rec.source_repo or not rec.source_commit:
             raise FormatError(f"{rec.key}: no source repository/commit", path=where, line=line)
-        try:
-            rec.spec  # noqa: B018 - validates the Walker pattern
+        try:  # validate the pattern; the phasing search waits until a shell is used
+            WalkerSpec(
+                rec.inclination_deg, rec.total, rec.planes, rec.phasing or 0,
+                rec.altitude_km * 1e3, rec.kind,
+            )  # fmt: skip
         except ConfigError as exc:
             raise FormatError(f"{rec.key}: {exc}", path=where, line=line) from None
         out[rec.key] = rec
@@ -421,7 +497,11 @@ def list_shells() -> list[str]:
 
 
 def shell_spec(key: str) -> WalkerSpec:
-    """Walker pattern of a packaged shell; F = :data:`DEFAULT_PHASING` (1) as none is published."""
+    """Walker pattern of a packaged shell.
+
+    No shell publishes F, so F = :func:`best_phasing` (the phasing with the largest
+    minimum inter-satellite distance), e.g. 65 for ``starlink-gen1-1``.
+    """
     try:
         return SHELLS[key.lower()].spec
     except KeyError:
@@ -474,7 +554,8 @@ class DerivedShell:
     argument of latitude) and ``member_plane`` gives each one's plane; ``raising_index``
     lists satellites of the same inclination below the shell (orbit raising, or lowering:
     one snapshot cannot tell). ``spec`` is an idealised equivalent Walker pattern: the
-    observed planes spread evenly, ``max(sats_per_plane)`` slots each, F = default.
+    observed planes spread evenly, ``max(sats_per_plane)`` slots each, F from
+    :func:`best_phasing` (real planes are not regular enough to read F from).
     """
 
     label: str
@@ -711,7 +792,7 @@ def _equivalent_spec(
         inclination_deg=round(inc, 4),
         total=p * s,
         planes=p,
-        phasing=default_phasing(p),
+        phasing=best_phasing(round(inc, 4), p * s, p, kind),
         altitude_m=alt_km * 1e3,
         kind=kind,
         raan0_deg=raan0,
