@@ -112,9 +112,13 @@ def referee(sat, topo, ts, t0, t1, mask, step_s=1.0) -> list[Event]:
     off = np.arange(0.0, dur + step_s / 2, step_s)
     off[-1] = min(off[-1], dur)
     t = t0 + np.round(off * 1e9).astype("timedelta64[ns]")
-    alt, az, _ = (sat - topo).at(sf_times(ts, t)).altaz()
-    lim = mask(az.degrees) if callable(mask) else np.full(t.size, float(mask))
-    vis = alt.degrees > lim
+    # In pieces: skyfield holds several (3, 3, N) matrices per call (its issues #222, #373).
+    parts = [(sat - topo).at(sf_times(ts, t[a : a + 50_000])).altaz()
+             for a in range(0, t.size, 50_000)]  # fmt: skip
+    alt_deg = np.concatenate([x[0].degrees for x in parts])
+    az_deg = np.concatenate([x[1].degrees for x in parts])
+    lim = mask(az_deg) if callable(mask) else np.full(t.size, float(mask))
+    vis = alt_deg > lim
     out: list[Event] = []
     edges = np.flatnonzero(np.diff(vis.astype(np.int8)))
     mid = lambda k: t[k] + (t[k + 1] - t[k]) // 2  # noqa: E731
@@ -124,7 +128,7 @@ def referee(sat, topo, ts, t0, t1, mask, step_s=1.0) -> list[Event]:
             continue
         if a > 0:
             out.append((0, mid(a - 1)))
-        k = a + int(np.argmax(alt.degrees[a:b]))
+        k = a + int(np.argmax(alt_deg[a:b]))
         if 0 < k < t.size - 1:
             out.append((1, t[k]))
         if b < t.size:
