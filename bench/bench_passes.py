@@ -87,7 +87,9 @@ def main() -> None:
     sub = np.isin(passes.sat_index, idx)
     inside = sub & (passes.culminate_utc > np.datetime64(START[:-1]))
     inside &= passes.culminate_utc < np.datetime64(END[:-1])
-    print(f"passes over the whole catalog: {len(passes)} (coarse step {passes.coarse_step_s:.0f} s)")
+    print(
+        f"passes over the whole catalog: {len(passes)} (coarse step {passes.coarse_step_s:.0f} s)"
+    )
     print(f"subsample of {idx.size} satellites: culminations skyfield {sky_culm}, ours "
           f"{int(inside.sum())}")  # fmt: skip
     print(f"ours   : {ours * 1e3:8.1f} us per satellite-site-day  ({best:.3f} s for {n} x {ns})")

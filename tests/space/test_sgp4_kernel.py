@@ -277,3 +277,29 @@ def test_fmod_2pi_is_c_fmod_bit_for_bit():
     np.testing.assert_array_equal(got[:-2], want[:-2])
     np.testing.assert_array_equal(np.signbit(got[:-2]), np.signbit(want[:-2]))
     assert np.isnan(got[-2:]).all()
+
+
+_FORK_INPUT: list = []  # Satrec does not pickle: the forked child reads it from here
+
+
+def _child_propagates(_):
+    sats, jd, fr = _FORK_INPUT
+    e, r, v = FastSatArray(sats).sgp4(jd, fr)
+    z = propagate_zipped_kernel(sats, np.arange(len(sats)), jd[: len(sats)], fr[: len(sats)])
+    return e, r, z[1]
+
+
+def test_forked_child_after_parallel_use(catalogs):
+    """GNU OpenMP aborts a forked child entering a parallel region its parent started;
+    a child forked after our kernels ran must still propagate (single-threaded)."""
+    import multiprocessing as mp
+
+    cat = catalogs[FILES[2]]
+    jd, fr = jd_split_utc(time_grid("2026-02-20T00:00:00Z", 7200.0, 60.0))
+    want = FastSatArray(cat.satrecs).sgp4(jd, fr)  # the parent runs in parallel first
+    _FORK_INPUT[:] = [cat.satrecs, jd, fr]
+    with mp.get_context("fork").Pool(1) as pool:
+        e, r, zr = pool.map_async(_child_propagates, [0]).get(timeout=300)[0]
+    np.testing.assert_array_equal(e, want[0])
+    np.testing.assert_array_equal(r, want[1])
+    np.testing.assert_array_equal(zr, want[1][np.arange(len(cat)), np.arange(len(cat))])

@@ -3,40 +3,42 @@
 One call searches every satellite of a catalog over every site for a UTC window, with
 a flat elevation mask and optionally a terrain (horizon) mask per site. Event times are
 refined to ``tol_s`` (default 0.1 s). Nothing loops over satellites in Python: every
-stage works on flat arrays of (satellite, site, bracket) candidates.
+stage works on flat arrays of (satellite, site, bracket) candidates, with numba kernels
+where the profile asked for them.
 
-Algorithm (design record: ``docs/decisions/0005-pass-search.md``):
+Algorithm (design record with measurements: ``docs/decisions/0005-pass-search.md``):
 
-1. **Coarse grid.** SGP4 in ITRF on a common time grid with step ``coarse_step_s``,
-   by default ``P_min / 12`` where ``P_min`` is the shortest "perigee period"
-   ``2 pi / (angular rate at perigee)`` in the catalog (a LEO near-circular orbit: its
-   period). From position *and velocity* we get, per site, ``sin(elev)`` and its exact
-   time derivative, so a maximum of elevation shows up as a derivative sign change
-   ``+ -> -`` between two samples. Why this cannot hide a pass: for a satellite to be
-   above any mask it must be near the site, and there elevation has exactly one
-   maximum per revolution, with the previous and next minima about half a revolution
-   away (sec. "Why P/12" of the decision record). A pass barely above the mask is
-   short, but the *hump* of the elevation curve that carries it is not, so we look
-   for maxima of the continuous curve (below-mask ones included), not for samples above
+1. **Coarse grid.** SGP4 on a common time grid, rotated to ITRF in place, step
+   ``coarse_step_s`` = by default the shortest "perigee period" in the catalog / 10
+   (``2 pi`` over the angular rate at perigee; for LEO the orbital period). From
+   position *and velocity* we get per site ``sin(elev)`` and its time derivative, so a
+   maximum of elevation shows up as a derivative sign change ``+ -> -`` between two
+   samples. Why no pass can hide: near the site (where any pass happens) elevation has
+   one maximum per revolution and its neighbouring minima lie about half a revolution
+   away, so every maximum has a sample on its rising and on its falling side as long as
+   the step is below ~0.45 P; P/10 leaves a factor 4.5. A pass barely above the mask is
+   short, but the *hump* of the elevation curve that carries it is not: we look for
+   maxima of the continuous curve (below-mask ones included), not for samples above
    the mask.
-2. **Screening.** A bracket can hold a point above the lowest mask ``eps_low`` only if
-   the distances of its two end positions to the cone ``{elev >= eps_low}`` sum to no
-   more than ``v_max * step`` (the satellite cannot travel faster than ``v_max``, a
-   per-satellite bound from vis-viva at perigee plus the Earth's rotation). Other
-   maxima are dropped unrefined.
-3. **Maxima.** The surviving brackets are refined together (all satellites and sites
-   in one array) by a safeguarded Newton iteration on ``d sin(elev)/dt`` (second
-   derivative from two-body acceleration in the rotating frame; the root itself comes
-   from SGP4's own velocity, so the approximation only affects convergence speed), with
-   zipped propagation (:func:`kongtian.space.propagate.propagate_zipped`). Maxima at or
-   below the mask are dropped.
+2. **Screening.** A bracket is dropped when the satellite cannot reach the cone
+   ``{elev >= lowest mask}`` in it: first by the distances of the end positions to the
+   cone against ``v_max * step``, then on the cubic Hermite path through the end states,
+   with a rigorous margin (interpolation error bound + travel between path samples).
+3. **Maxima.** The rest are refined together: a start from the quintic Hermite path
+   (positions, velocities, J2 accelerations at both ends; good to ~0.01 s in LEO), then
+   safeguarded Newton on ``d sin(elev)/dt`` with zipped SGP4
+   (:func:`kongtian.space.propagate.propagate_zipped`), usually one evaluation. Maxima
+   not above the mask are dropped. The kept ones are polished on SGP4 *positions*
+   (parabola through three points): SGP4's velocity is not exactly the derivative of
+   its position, which moves flat maxima (GTO near apogee, GEO) by seconds otherwise.
 4. **Rise / set.** Between the maximum and the nearest coarse sample below the mask on
-   each side, the same safeguarded Newton iteration on ``sin(elev) - sin(mask)``.
+   each side: quintic start, then safeguarded Newton on ``sin(elev) - sin(mask)``.
 5. **Terrain.** With a terrain mask ``m(az)`` the steps above use its lowest value;
-   each resulting interval is then sampled every ``terrain_step_s`` seconds, and every
+   each resulting interval is then sampled every ``terrain_step_s`` seconds and every
    sign change of ``elev - m(az)`` is bisected to ``tol_s``. An interval can split: a
    satellite that goes behind a ridge and comes out again makes *two* passes (two
-   visible intervals, each with its own rise, culmination and set).
+   visible intervals, each with its own rise, culmination and set). Visible slivers
+   shorter than ``terrain_step_s`` (a notch in the ridge) can be missed.
 
 Conventions (see :class:`Passes`):
 
@@ -46,9 +48,11 @@ Conventions (see :class:`Passes`):
   highest point *inside the window*, so for a pass whose true maximum lies outside the
   window ``culminate_utc`` is the window edge and ``max_elev_deg`` the elevation there.
 - Under a terrain mask the culmination is the highest point of the *visible* interval;
-  if the elevation maximum is hidden behind the ridge that is an end of the interval.
-- Two maxima of elevation without a drop below the mask between them (possible for
-  GEO/HEO, never for LEO) make one pass, culminating at the higher one.
+  if the elevation maximum is hidden behind the ridge, that is an end of the interval.
+- Two maxima of elevation without a drop below the mask between them (GTO/HEO/GEO;
+  never LEO) make one pass culminating at the higher one. A drop below the mask
+  between them, however short, splits the pass (the minimum is refined even when no
+  coarse sample falls in the dip).
 - SGP4 errors (e.g. decay) make those times count as "not visible"; the search goes on.
 
 Frames and units: ITRF (GMST82 + shipped UT1-UTC, no polar motion, like skyfield),
@@ -59,6 +63,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +106,8 @@ class _MaskLike(Protocol):
 # --------------------------------------------------------------------------- result
 @dataclass
 class Passes:
-    """Passes as a structure of arrays (length P), sorted by site, then rise time.
+    """Passes as a structure of arrays (length P), sorted by site, then rise time
+    (passes already in progress at the window start first, by culmination time).
 
     ``sat_index`` indexes the searched catalog, ``site_index`` the sites in call order.
     Times are UTC ``datetime64[ns]``; ``rise_utc`` is NaT for a pass in progress at the
@@ -165,8 +171,10 @@ class Passes:
         multi = self.n_sites > 1
         buf = io.StringIO()
         buf.write(CSV_HEADER + (",site" if multi else "") + "\n")
-        rise, cul, st = (iso_utc(x, 1) if len(self) else [] for x in
-                         (self.rise_utc, self.culminate_utc, self.set_utc))  # fmt: skip
+        rise, cul, st = (
+            list(iso_utc(x, 1)) if len(self) else []
+            for x in (self.rise_utc, self.culminate_utc, self.set_utc)
+        )
         for i in range(len(self)):
             row = f"{self.norad_id[i]},{rise[i]},{cul[i]},{st[i]},{self.max_elev_deg[i]:.2f}"
             buf.write(row + (f",{self.site_index[i]}" if multi else "") + "\n")
@@ -218,16 +226,20 @@ class _Sites:
 
 
 def _mask_bounds(mask: _MaskLike) -> tuple[float, float]:
-    """(min, max) of a terrain mask over azimuth, radians."""
+    """(min, max) of a terrain mask over azimuth, radians.
+
+    Exact for piecewise-linear masks with knots (``HorizonMask``: extremes are at
+    knots); for other objects sampled every 0.01 deg, the minimum lowered by 1 deg so a
+    narrow notch between samples still counts (a lower bound only costs search time).
+    """
     knots = getattr(mask, "min_elev_deg", None)
     az = np.linspace(0.0, 2 * np.pi, 36_001)
     vals = np.asarray(mask.min_elev_rad(az), dtype=np.float64)
     lo, hi = float(np.min(vals)), float(np.max(vals))
     if knots is not None and np.size(knots):
-        # Piecewise-linear masks reach their extremes at knots.
         k = np.radians(np.asarray(knots, dtype=np.float64))
-        lo, hi = min(lo, float(k.min())), max(hi, float(k.max()))
-    return lo, hi
+        return min(lo, float(k.min())), max(hi, float(k.max()))
+    return lo - math.radians(1.0), hi
 
 
 def _make_sites(lat: FloatArray, lon: FloatArray, alt: FloatArray, eps_rad: float,
@@ -273,7 +285,7 @@ class _State:
 
     sinel: FloatArray  # sin(elevation); -2 where SGP4 failed
     g: FloatArray  # d sin(elev) / dt (1/s); NaN where SGP4 failed
-    gdot: FloatArray  # d2 sin(elev) / dt2 (1/s^2), two-body approximation
+    gdot: FloatArray  # d2 sin(elev) / dt2 (1/s^2), from a model acceleration (_accel)
     az: FloatArray  # rad
     range_m: FloatArray
 
@@ -375,7 +387,7 @@ def _coarse_kernel(r, v, valid, sx, up, eps_low, reach, sinel, g, cand):  # type
     for i in prange(n):
         for s in range(ns):
             ux, uy, uz = up[s, 0], up[s, 1], up[s, 2]
-            el_low = eps_low[s]
+            s_low, c_low = math.sin(eps_low[s]), math.cos(eps_low[s])
             prev_d = np.inf
             prev_g = np.nan
             for j in range(nt):
@@ -386,9 +398,15 @@ def _coarse_kernel(r, v, valid, sx, up, eps_low, reach, sinel, g, cand):  # type
                     rho2 = dx * dx + dy * dy + dz * dz
                     rho = math.sqrt(rho2)
                     se = z / rho
-                    gg = (vx * ux + vy * uy + vz * uz) / rho - z * (dx * vx + dy * vy + dz * vz) / (rho2 * rho)
-                    el = math.asin(min(1.0, max(-1.0, se)))
-                    d = rho * math.sin(min(el_low - el, 0.5 * math.pi)) if el < el_low else 0.0
+                    gg = (vx * ux + vy * uy + vz * uz) / rho - z * (dx * vx + dy * vy + dz * vz) / (
+                        rho2 * rho
+                    )
+                    # Distance to the cone: rho sin(eps - el), or rho past 90 deg; no trig.
+                    horiz = math.sqrt(max(rho2 - z * z, 0.0))
+                    if c_low * horiz + s_low * z < 0.0:
+                        d = rho
+                    else:
+                        d = max(0.0, s_low * horiz - c_low * z)
                 else:
                     se, gg, d = -2.0, np.nan, np.inf
                 sinel[i, s, j] = se
@@ -471,7 +489,6 @@ def _dot6(w, a, b, c, d, e, f):  # type: ignore[no-untyped-def]
     return w[0] * a + w[1] * b + w[2] * c + w[3] * d + w[4] * e + w[5] * f
 
 
-
 @njit(inline="always", nogil=True, cache=True)
 def _quintic_newton(r, v, i, j, t0, h, lo, hi, x, s, sx, up, target, extremum):  # type: ignore[no-untyped-def]
     """A few Newton steps on the quintic path, kept inside [lo, hi]."""
@@ -499,9 +516,15 @@ def _hermite_point(r, v, i, j, h, u, sx, up, s):  # type: ignore[no-untyped-def]
     h10 = (u3 - 2 * u2 + u) * h
     h01 = -2 * u3 + 3 * u2
     h11 = (u3 - u2) * h
-    dx = h00 * r[i, j, 0] + h10 * v[i, j, 0] + h01 * r[i, j + 1, 0] + h11 * v[i, j + 1, 0] - sx[s, 0]
-    dy = h00 * r[i, j, 1] + h10 * v[i, j, 1] + h01 * r[i, j + 1, 1] + h11 * v[i, j + 1, 1] - sx[s, 1]
-    dz = h00 * r[i, j, 2] + h10 * v[i, j, 2] + h01 * r[i, j + 1, 2] + h11 * v[i, j + 1, 2] - sx[s, 2]
+    dx = (
+        h00 * r[i, j, 0] + h10 * v[i, j, 0] + h01 * r[i, j + 1, 0] + h11 * v[i, j + 1, 0] - sx[s, 0]
+    )
+    dy = (
+        h00 * r[i, j, 1] + h10 * v[i, j, 1] + h01 * r[i, j + 1, 1] + h11 * v[i, j + 1, 1] - sx[s, 1]
+    )
+    dz = (
+        h00 * r[i, j, 2] + h10 * v[i, j, 2] + h01 * r[i, j + 1, 2] + h11 * v[i, j + 1, 2] - sx[s, 2]
+    )
     rho = math.sqrt(dx * dx + dy * dy + dz * dz)
     return (dx * up[s, 0] + dy * up[s, 1] + dz * up[s, 2]) / rho, rho
 
@@ -510,10 +533,11 @@ def _hermite_point(r, v, i, j, h, u, sx, up, s):  # type: ignore[no-untyped-def]
 def _hermite_max(r, v, ci, cj, cs, grid_s, sx, up, delta, m, ub, x0):  # type: ignore[no-untyped-def]
     """Screen candidate maxima on the cubic Hermite path through the bracket's end states.
 
-    ``ub[k]``: an upper bound of the elevation (rad) in the bracket: the highest sample
-    on the path plus the angle that ``delta[k]`` metres (path error + half the travel
-    between samples) can add at that range. ``x0[k]``: the maximum of a parabola
-    through the three highest samples (s since the grid start), a Newton start.
+    ``ub[k]``: an upper bound of sin(elevation) in the bracket: over the path samples,
+    the sine of the elevation plus the angle ``asin(delta / range)`` that ``delta[k]``
+    metres (path error + half the travel between samples) can add (1 if that passes
+    90 deg). ``x0[k]``: the maximum of a parabola through the three highest samples,
+    then Newton on the quintic path (s since the grid start), a Newton start.
     """
     for k in prange(ci.size):
         i, j, s = ci[k], cj[k], cs[k]
@@ -521,9 +545,14 @@ def _hermite_max(r, v, ci, cj, cs, grid_s, sx, up, delta, m, ub, x0):  # type: i
         best, bq, bound = -3.0, 0, -np.inf
         for q in range(m):
             se, rho = _hermite_point(r, v, i, j, h, q / (m - 1), sx, up, s)
-            el = math.asin(min(1.0, max(-1.0, se)))
-            # Any point within delta of this one is at most asin(delta / rho) higher.
-            b = el + math.asin(delta[k] / rho) if delta[k] < rho else np.inf
+            # sin(el + a) with sin a = delta / rho, by the addition formulas.
+            sa = delta[k] / rho
+            if sa >= 1.0:
+                b = 1.0
+            else:
+                ce = math.sqrt(max(1.0 - se * se, 0.0))
+                ca = math.sqrt(1.0 - sa * sa)
+                b = se * ca + ce * sa if ce * ca - se * sa >= 0.0 else 1.0
             bound = max(bound, b)
             if se > best:
                 best, bq = se, q
@@ -679,41 +708,40 @@ def _polish_extrema(
     tol_s: float,
     maximum: bool,
 ) -> tuple[FloatArray, _State]:
-    """Move extrema to where SGP4 *positions* peak: parabola through three points.
+    """Move extrema to where SGP4 *positions* peak (or bottom out).
 
     SGP4's velocity is not exactly the derivative of its position (about 1 cm/s in LEO,
     up to m/s for deep-space element sets), so the root of d sin(elev)/dt from the
     velocity can sit seconds away from the highest position when the maximum is flat
-    (GTO near apogee, MEO, GEO). The three points straddle the current time by
-    ``d`` with ``|d2 sin(elev)/dt2| d^2 / 2 = 1e-9`` (well above rounding noise), at
-    least ``tol_s``; iterates until the vertex moves less than ``tol_s / 2``. Starts
-    from ``xc`` whose state ``stc`` is known. Returns times and their states.
+    (GTO near apogee, MEO, GEO). Here the slope comes from positions alone: a forward
+    difference over ``d`` with ``|d2 sin(elev)/dt2| d^2 / 2 = 1e-9`` (far above rounding
+    noise; at least ``tol_s``), corrected for curvature, then a Newton step with the
+    model curvature. One extra SGP4 evaluation when the start is already good (LEO);
+    iterates until the step is below ``tol_s / 2``. Starts from ``xc`` whose state
+    ``stc`` is known; stays inside [lo, hi]. Returns times and their states.
     """
     x = xc.astype(float).copy()
     st = _take(stc, slice(None))
-    sgn = -1.0 if maximum else 1.0
     act = np.arange(x.size)
-    for _ in range(8):
+    for _ in range(10):
         if act.size == 0:
             break
-        xa, sc = x[act], st.sinel[act]
+        xa, sc, gd = x[act], st.sinel[act], st.gdot[act]
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.sqrt(2e-9 / np.abs(st.gdot[act]))
+            d = np.sqrt(2e-9 / np.abs(gd))
         d = np.clip(np.where(np.isfinite(d), d, tol_s), tol_s, 600.0)
-        xl = np.maximum(lo[act], xa - d)
-        xr = np.minimum(hi[act], xa + d)
-        sl = ev(sat[act], site[act], xl).sinel
-        sr = ev(sat[act], site[act], xr).sinel
-        # Parabola through the three points in divided differences; its vertex.
+        # Step towards the roomier side of the bracket.
+        d = np.where(hi[act] - xa >= xa - lo[act], d, -d)
+        sd = ev(sat[act], site[act], xa + d).sinel
         with np.errstate(divide="ignore", invalid="ignore"):
-            a1 = (sc - sl) / (xa - xl)
-            curv = ((sr - sc) / (xr - xa) - a1) / (xr - xl)
-            vtx = 0.5 * (xl + xa) - a1 / (2 * curv)
-        ok = np.isfinite(vtx) & (sgn * curv > 0) & (xl < xa) & (xa < xr)
-        vtx = np.clip(vtx, lo[act], hi[act])
-        done = ~ok | (np.abs(vtx - xa) < tol_s / 2)
+            slope = (sd - sc) / d - 0.5 * gd * d
+            step = -slope / gd
+        ok = np.isfinite(step) & ((gd < 0) if maximum else (gd > 0))
+        xn = np.clip(xa + np.where(ok, step, 0.0), lo[act], hi[act])
+        done = ~ok | (np.abs(xn - xa) < tol_s / 2)
+        x[act[done]] = xn[done]  # within tol/2 of the evaluated state
         move = act[~done]
-        x[move] = vtx[~done]
+        x[move] = xn[~done]
         _put(st, move, ev(sat[move], site[move], x[move]))
         act = move
     return x, st
@@ -791,14 +819,13 @@ def find_passes(
     if not (math.isfinite(eps_deg) and -90.0 <= eps_deg <= 90.0):
         raise ConfigError(f"must be in [-90, 90] deg, got {min_elev_deg!r}",
                           option="min_elev_deg")  # fmt: skip
-    for name, val in (("tol_s", tol_s), ("terrain_step_s", terrain_step_s)):
-        if not (isinstance(val, int | float) and math.isfinite(val) and val > 0):
+    for name, val in (("tol_s", tol_s), ("terrain_step_s", terrain_step_s),
+                      ("coarse_step_s", coarse_step_s)):  # fmt: skip
+        if val is None and name == "coarse_step_s":
+            continue
+        number = isinstance(val, numbers.Real) and not isinstance(val, bool)
+        if not (number and 0 < float(val) < math.inf):  # type: ignore[arg-type]
             raise ConfigError(f"must be a positive number of seconds, got {val!r}", option=name)
-    if coarse_step_s is not None and not (
-        isinstance(coarse_step_s, int | float) and math.isfinite(coarse_step_s) and coarse_step_s > 0
-    ):
-        raise ConfigError(f"must be a positive number of seconds, got {coarse_step_s!r}",
-                          option="coarse_step_s")  # fmt: skip
     try:
         lat, lon, alt = (np.atleast_1d(np.asarray(a, dtype=np.float64)).ravel() for a in
                          np.broadcast_arrays(sites_lat_deg, sites_lon_deg, sites_alt_m))  # fmt: skip
@@ -825,8 +852,8 @@ def find_passes(
     parts: list[dict[str, Any]] = []
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
-        res = _search_chunk(catalog[a:b], sites, t0, grid_s, grid_t, tol_s, terrain_step_s,
-                            engine)  # fmt: skip
+        part = catalog if (a, b) == (0, n) else catalog[a:b]  # same object: kernel caches hit
+        res = _search_chunk(part, sites, t0, grid_s, grid_t, tol_s, terrain_step_s, engine)
         res["sat"] = res["sat"] + a
         parts.append(res)
         if progress is not None:
@@ -878,7 +905,7 @@ def _search_chunk(
     ub = np.empty(ci.size)
     x0 = np.empty(ci.size)
     _hermite_max(r, v, ci, cj, cs, grid_s, sites.ecef, sites.up, delta, _HERMITE_SAMPLES, ub, x0)
-    keep = ub > sites.eps_low[cs]
+    keep = ub > sin_low[cs]
     ci, cs, cj, x0 = ci[keep], cs[keep], cj[keep], x0[keep]
     ev = _Evaluator(cat, sites, t0, engine)
     _, stm, xm = _newton(ev, ci, cs, grid_s[cj], grid_s[cj + 1], x0,
@@ -889,6 +916,7 @@ def _search_chunk(
     # position-based polish reach into the neighbouring coarse steps.
     xm, stm = _polish_extrema(ev, ci, cs, xm, stm, grid_s[np.maximum(cj - 1, 0)],
                               grid_s[np.minimum(cj + 2, nt - 1)], tol_s, True)  # fmt: skip
+    cj = np.clip(np.searchsorted(grid_s, xm, side="right") - 1, 0, nt - 2)  # may have moved
 
     # ---- maxima on the window edges: above the mask and sloping out of the window.
     with np.errstate(invalid="ignore"):
@@ -1151,10 +1179,10 @@ def _assemble(cat: Catalog, cols: dict[str, Any], t0: np.datetime64, n_sites: in
         out[ok] = t0 + np.round(x[ok] * 1e9).astype("timedelta64[ns]")
         return out
 
-    key = np.where(np.isnan(cols["rise_x"]), cols["cul_x"], cols["rise_x"])
-    key = np.where(np.isnan(key), 0.0, key)
+    # Rise time; passes already in progress at the start (no rise) first, by culmination.
+    key = np.where(np.isnan(cols["rise_x"]), -1.0, cols["rise_x"])
     sat = cols["sat"].astype(np.int64)
-    order = np.lexsort((cat.norad_id[sat], key, cols["site"]))
+    order = np.lexsort((cat.norad_id[sat], cols["cul_x"], key, cols["site"]))
     c = {k: v[order] for k, v in cols.items()}
     sat = sat[order]
     return Passes(

@@ -33,7 +33,10 @@ Units: TEME frame, km and km/s; times as UTC Julian dates split ``jd + fr`` exac
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import types as pytypes
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -112,8 +115,7 @@ def _param_row(sat: Satrec) -> FloatArray | None:
         row[_XKE], row[_RE] = py.xke, py.radiusearthkm
         row[_VKMPERSEC] = py.radiusearthkm * py.xke / 60.0
     except (ValueError, ZeroDivisionError, OverflowError, TypeError):
-        return None  # e.g. math domain errors the C++ would turn into NaN: let it decide
-    if not all(isinstance(x, float) for x in row.tolist()):
+        # math domain errors (or complex powers) where the C++ would carry NaN: let it
         return None
     row[_EPOCH], row[_EPOCHF] = sat.jdsatepoch, sat.jdsatepochF
     row[_USE] = 1.0
@@ -136,7 +138,7 @@ def pack_satrecs(satrecs: Sequence[Satrec]) -> FloatArray:
     """(N, NCOL) float64 kernel parameters; rows with ``[:, _USE] == 0`` are delegated.
 
     Initialisation results are memoised on the element values (identical elements give
-    identical constants), so re-packing a catalog's records costs ~1 us each.
+    identical constants), so re-packing a catalog's records costs a few us each.
     """
     p = np.zeros((len(satrecs), NCOL))
     if len(_ROW_CACHE) > _ROW_CACHE_MAX:
@@ -568,107 +570,200 @@ def _short_period(c, bad, am, nm, nodem, axnl, aynl, sineo1, coseo1):  # type: i
     )
 
 
+# scratch rows of the block routine
+_W_T, _W_BAD, _W_U, _W_AX, _W_AY, _W_AM, _W_NM, _W_ND, _W_EO, _W_S, _W_C, _W_ACT = range(12)
+_W_CODE, _W_RX, _W_RY, _W_RZ, _W_VX, _W_VY, _W_VZ = range(12, 19)
+_W_ROWS = 19
+
+
+@njit(inline="always", **_JIT)
+def _block(c, w, nb):  # type: ignore[no-untyped-def]
+    """One satellite at the ``nb`` times ``w[_W_T, :nb]`` (min since epoch).
+
+    Writes code and state to rows ``_W_CODE.._W_VZ`` of ``w``. Each loop is branch-free
+    over the times, so it compiles to SIMD code.
+    """
+    t_, bad_, u_, ax_, ay_ = w[_W_T], w[_W_BAD], w[_W_U], w[_W_AX], w[_W_AY]
+    am_, nm_, nd_, eo_, s_, c_, act_ = (
+        w[_W_AM], w[_W_NM], w[_W_ND], w[_W_EO], w[_W_S], w[_W_C], w[_W_ACT],
+    )  # fmt: skip
+    code_, rx_, ry_, rz_, vx_, vy_, vz_ = (
+        w[_W_CODE], w[_W_RX], w[_W_RY], w[_W_RZ], w[_W_VX], w[_W_VY], w[_W_VZ],
+    )  # fmt: skip
+    for j in range(nb):
+        bad, u, axnl, aynl, am, nm, nodem = _secular(c, t_[j])
+        bad_[j] = 1.0 if bad else 0.0
+        u_[j] = u
+        ax_[j] = axnl
+        ay_[j] = aynl
+        am_[j] = am
+        nm_[j] = nm
+        nd_[j] = nodem
+        eo_[j] = u
+        act_[j] = 1.0
+    # Kepler for the whole block: a time drops out once its step is < 1e-12 (or
+    # after 10 steps), exactly as in the per-time loop of the C++
+    for _ in range(10):
+        active = 0
+        for j in range(nb):
+            sineo1, coseo1, tem5, eo1 = _kepler_step(u_[j], ax_[j], ay_[j], eo_[j])
+            a = act_[j] != 0.0
+            s_[j] = sineo1 if a else s_[j]
+            c_[j] = coseo1 if a else c_[j]
+            eo_[j] = eo1 if a else eo_[j]
+            go = a & (abs(tem5) >= 1.0e-12)
+            act_[j] = 1.0 if go else 0.0
+            active += 1 if go else 0
+        if active == 0:
+            break
+    for j in range(nb):
+        code, rx, ry, rz, vx, vy, vz = _short_period(
+            c, bad_[j] != 0.0, am_[j], nm_[j], nd_[j], ax_[j], ay_[j], s_[j], c_[j]
+        )
+        code_[j] = code
+        rx_[j] = rx
+        ry_[j] = ry
+        rz_[j] = rz
+        vx_[j] = vx
+        vy_[j] = vy
+        vz_[j] = vz
+
+
 @njit(parallel=True, **_JIT)
 def _outer_fast(p, jd, fr, e, r, v):  # type: ignore[no-untyped-def]
     """Fill e (N,T), r, v (N,T,3) for the rows of ``p`` flagged for the kernel."""
     n = p.shape[0]
     nt = jd.shape[0]
-    nan = math.nan
     for i in prange(n):
         if p[i, _USE] == 0.0:
             continue
         c = to_fixed_tuple(p[i], NCOL)
-        if c[_NO] <= 0.0:  # error 2, for every time
-            for j in range(nt):
-                e[i, j] = 2
-                for k in range(3):
-                    r[i, j, k] = nan
-                    v[i, j, k] = nan
-            continue
         ep = c[_EPOCH]
         epf = c[_EPOCHF]
-        w = np.empty((11, _BLOCK))
-        bad_, u_, ax_, ay_, am_, nm_, nd_, eo_, s_, c_, act_ = (
-            w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10],
-        )  # fmt: skip
+        w = np.empty((_W_ROWS, _BLOCK))
         for j0 in range(0, nt, _BLOCK):
             nb = min(_BLOCK, nt - j0)
             for j in range(nb):
                 # same split arithmetic as sgp4.api, so tsince has the same bits
-                t = (jd[j0 + j] - ep) * 1440.0 + (fr[j0 + j] - epf) * 1440.0
-                bad, u, axnl, aynl, am, nm, nodem = _secular(c, t)
-                bad_[j] = 1.0 if bad else 0.0
-                u_[j] = u
-                ax_[j] = axnl
-                ay_[j] = aynl
-                am_[j] = am
-                nm_[j] = nm
-                nd_[j] = nodem
-                eo_[j] = u
-                act_[j] = 1.0
-            # Kepler for the whole block: a time drops out once its step is < 1e-12
-            # (or after 10 steps), exactly as in the per-time loop of the C++
-            for _ in range(10):
-                active = 0
-                for j in range(nb):
-                    sineo1, coseo1, tem5, eo1 = _kepler_step(u_[j], ax_[j], ay_[j], eo_[j])
-                    a = act_[j] != 0.0
-                    s_[j] = sineo1 if a else s_[j]
-                    c_[j] = coseo1 if a else c_[j]
-                    eo_[j] = eo1 if a else eo_[j]
-                    go = a & (abs(tem5) >= 1.0e-12)
-                    act_[j] = 1.0 if go else 0.0
-                    active += 1 if go else 0
-                if active == 0:
-                    break
-            for j in range(nb):
-                code, rx, ry, rz, vx, vy, vz = _short_period(
-                    c, bad_[j] != 0.0, am_[j], nm_[j], nd_[j], ax_[j], ay_[j], s_[j], c_[j]
-                )
-                k = j0 + j
-                e[i, k] = np.uint8(code)
-                r[i, k, 0] = rx
-                r[i, k, 1] = ry
-                r[i, k, 2] = rz
-                v[i, k, 0] = vx
-                v[i, k, 1] = vy
-                v[i, k, 2] = vz
+                w[_W_T, j] = (jd[j0 + j] - ep) * 1440.0 + (fr[j0 + j] - epf) * 1440.0
+            _block(c, w, nb)
+            _store_outer(c, w, nb, e[i, j0:], r[i, j0:], v[i, j0:])
+
+
+@njit(inline="always", **_JIT)
+def _store_outer(c, w, nb, e, r, v):  # type: ignore[no-untyped-def]
+    """Copy a block's results to e (nb,), r, v (nb, 3); error 2 when n <= 0."""
+    two = c[_NO] <= 0.0  # mean motion <= 0: the C++ fails before anything else
+    nan = math.nan
+    for j in range(nb):
+        e[j] = np.uint8(2.0 if two else w[_W_CODE, j])
+        r[j, 0] = nan if two else w[_W_RX, j]
+        r[j, 1] = nan if two else w[_W_RY, j]
+        r[j, 2] = nan if two else w[_W_RZ, j]
+        v[j, 0] = nan if two else w[_W_VX, j]
+        v[j, 1] = nan if two else w[_W_VY, j]
+        v[j, 2] = nan if two else w[_W_VZ, j]
+
+
+@njit(**_JIT)
+def _group_by(idx, n):  # type: ignore[no-untyped-def]
+    """Counting sort of ``idx`` (values 0..n-1): (order, starts) of the non-empty groups."""
+    count = np.zeros(n + 1, dtype=np.int64)
+    for k in range(idx.shape[0]):
+        count[idx[k] + 1] += 1
+    for i in range(n):
+        count[i + 1] += count[i]
+    pos = count[:-1].copy()
+    order = np.empty(idx.shape[0], dtype=np.int64)
+    for k in range(idx.shape[0]):
+        order[pos[idx[k]]] = k
+        pos[idx[k]] += 1
+    ngroups = 0
+    for i in range(n):
+        ngroups += 1 if count[i + 1] > count[i] else 0
+    starts = np.empty(ngroups + 1, dtype=np.int64)
+    g = 0
+    for i in range(n):
+        if count[i + 1] > count[i]:
+            starts[g] = count[i]
+            g += 1
+    starts[ngroups] = idx.shape[0]
+    return order, starts
 
 
 @njit(parallel=True, **_JIT)
-def _zipped_fast(p, idx, jd, fr, e, r, v):  # type: ignore[no-untyped-def]
-    """Satellite ``idx[k]`` at time k; the same arithmetic as :func:`_outer_fast`."""
+def _zipped_fast(p, idx, order, starts, jd, fr, e, r, v):  # type: ignore[no-untyped-def]
+    """Satellite ``idx[k]`` at time k, grouped by satellite (``order`` sorts ``idx``,
+    group g is ``order[starts[g]:starts[g + 1]]``) so each group runs the SIMD block
+    routine; the results equal :func:`_outer_fast`'s bit for bit."""
     nan = math.nan
-    for k in prange(idx.shape[0]):
-        i = idx[k]
+    for g in prange(starts.shape[0] - 1):
+        a = starts[g]
+        b = starts[g + 1]
+        i = idx[order[a]]
         if p[i, _USE] == 0.0:
             continue
         c = to_fixed_tuple(p[i], NCOL)
-        if c[_NO] <= 0.0:
-            e[k] = 2
-            for m in range(3):
-                r[k, m] = nan
-                v[k, m] = nan
-            continue
-        t = (jd[k] - c[_EPOCH]) * 1440.0 + (fr[k] - c[_EPOCHF]) * 1440.0
-        bad, u, axnl, aynl, am, nm, nodem = _secular(c, t)
-        eo1 = u
-        tem5 = 9999.9
-        ktr = 1
-        sineo1 = coseo1 = 0.0
-        while abs(tem5) >= 1.0e-12 and ktr <= 10:
-            sineo1, coseo1, tem5, eo1 = _kepler_step(u, axnl, aynl, eo1)
-            ktr += 1
-        code, rx, ry, rz, vx, vy, vz = _short_period(
-            c, bad, am, nm, nodem, axnl, aynl, sineo1, coseo1
-        )
-        e[k] = np.uint8(code)
-        r[k, 0] = rx
-        r[k, 1] = ry
-        r[k, 2] = rz
-        v[k, 0] = vx
-        v[k, 1] = vy
-        v[k, 2] = vz
+        ep = c[_EPOCH]
+        epf = c[_EPOCHF]
+        two = c[_NO] <= 0.0
+        w = np.empty((_W_ROWS, _BLOCK))
+        for j0 in range(a, b, _BLOCK):
+            nb = min(_BLOCK, b - j0)
+            for j in range(nb):
+                k = order[j0 + j]
+                w[_W_T, j] = (jd[k] - ep) * 1440.0 + (fr[k] - epf) * 1440.0
+            _block(c, w, nb)
+            for j in range(nb):
+                k = order[j0 + j]
+                e[k] = np.uint8(2.0 if two else w[_W_CODE, j])
+                r[k, 0] = nan if two else w[_W_RX, j]
+                r[k, 1] = nan if two else w[_W_RY, j]
+                r[k, 2] = nan if two else w[_W_RZ, j]
+                v[k, 0] = nan if two else w[_W_VX, j]
+                v[k, 1] = nan if two else w[_W_VY, j]
+                v[k, 2] = nan if two else w[_W_VZ, j]
+
+
+# --------------------------------------------------------------------------- dispatch
+# GNU OpenMP (numba's threading layer when TBB is absent) aborts a forked child that
+# enters a parallel region its parent had started. A child forked after we ran in
+# parallel therefore gets the same kernels compiled without threads.
+_PARALLEL = {
+    "outer_fast": _outer_fast,
+    "outer_exact": _outer_exact,
+    "zipped_fast": _zipped_fast,
+    "zipped_exact": _zipped_exact,
+}
+_SERIAL: dict[str, Any] = {}
+_STATE = {"parallel_used": False, "forked_after_parallel": False}
+
+
+def _after_fork_in_child() -> None:
+    _STATE["forked_after_parallel"] = _STATE["parallel_used"]
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _chunksize(n: int) -> Any:
+    """numba's per-call chunk size; a no-op (no threading-layer call) in such a child."""
+    if _STATE["forked_after_parallel"]:
+        return contextlib.nullcontext()
+    return parallel_chunksize(n)
+
+
+def _kernel(name: str) -> Any:
+    if not _STATE["forked_after_parallel"]:
+        _STATE["parallel_used"] = True
+        return _PARALLEL[name]
+    if name not in _SERIAL:
+        # a renamed copy: numba's disk cache is keyed by name, not by the parallel flag
+        f = _PARALLEL[name].py_func
+        g = pytypes.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial")
+        g.__qualname__ = f.__qualname__ + "_serial"
+        _SERIAL[name] = njit(**_JIT)(g)
+    return _SERIAL[name]
 
 
 # --------------------------------------------------------------------------- public API
@@ -714,8 +809,8 @@ class FastSatArray:
         if n and nt:
             # hand out satellites a few at a time rather than one block per thread, so
             # a core slowed by other work (or a run of cheap failing satellites) evens out
-            with parallel_chunksize(max(1, 65536 // nt)):
-                kernel = _outer_exact if self.exact else _outer_fast
+            with _chunksize(max(1, 65536 // nt)):
+                kernel = _kernel("outer_exact" if self.exact else "outer_fast")
                 kernel(self.params, jd, fr, e, r, v)
             if self._deep is not None:
                 de, dr, dv = self._deep.sgp4(jd, fr)
@@ -743,9 +838,14 @@ class FastSatArray:
         r = np.empty((k, 3))
         v = np.empty((k, 3))
         if k:
-            with parallel_chunksize(4096):
-                kernel = _zipped_exact if self.exact else _zipped_fast
-                kernel(self.params, idx, jd, fr, e, r, v)
+            if self.exact:
+                with _chunksize(4096):
+                    _kernel("zipped_exact")(self.params, idx, jd, fr, e, r, v)
+            else:
+                # group by satellite so the vectorised block routine applies
+                order, starts = _group_by(idx, n)
+                with _chunksize(max(1, 4096 * (starts.size - 1) // k)):
+                    _kernel("zipped_fast")(self.params, idx, order, starts, jd, fr, e, r, v)
             if self.delegated.size:
                 _zipped_delegated(self.satrecs, self.params, idx, jd, fr, e, r, v)
         return e, r, v
