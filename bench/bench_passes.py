@@ -9,9 +9,11 @@ Workload: Starlink TLEs of 2025-01-23 (6,909 objects, tests/data) over three sit
 - ours: :func:`kongtian.space.passes.find_passes` on the whole catalog x 3 sites in one
   call (best of ``--repeat`` after one warm-up call that compiles the numba kernels).
 
-Both are reported in ms per satellite-site-day; ``ratio`` = anchor / ours. Also
-prints the pass counts on the subsample from both (they should agree) and where our
-time goes (propagation, refinement, rest) from a profile of one run.
+Both are reported in us per satellite-site-day; ``ratio`` = anchor / ours. Also
+prints the culmination counts on the subsample from both (they should agree) and, with
+``--profile``, where our time goes (cumulative seconds per stage) in one more run.
+Timings on a shared 2-core machine vary with load; anchor and ours come from the same
+run so the ratio is the figure to quote.
 
 Run: ``.venv/bin/python bench/bench_passes.py``
 """
