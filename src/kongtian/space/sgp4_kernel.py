@@ -774,10 +774,11 @@ class FastSatArray:
     deep-space ones through ``SatrecArray``. Outputs: ``e`` (N, T) uint8 SGP4 error
     codes, ``r`` (N, T, 3) km and ``v`` (N, T, 3) km/s in TEME.
 
-    ``exact=False`` (default): the vectorised kernel, ~4x the C++ per core; on the
-    real catalogs tested it is a median 1e-12 km and at most 1e-10 km, 1e-13 km/s
-    from the C++. ``exact=True``: libm, one time at a time, ~2x the C++ per core, and
-    the C++'s doubles bit for bit (x86-64 wheels, which the compiler did not fuse).
+    ``exact=False`` (default): the vectorised kernel, ~14x the C++ per core with
+    AVX-512; on the real catalogs tested it is a median 1e-12 km and at most 1e-10 km,
+    1e-13 km/s from the C++. ``exact=True``: libm, one time at a time, ~1.9x the C++
+    per core, and the C++'s doubles bit for bit (x86-64 wheels, built without FMA
+    contraction). See docs/decisions/0002-sgp4-kernel.md.
     """
 
     def __init__(self, satrecs: Sequence[Satrec], *, exact: bool = False) -> None:
