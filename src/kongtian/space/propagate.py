@@ -172,8 +172,11 @@ def _run_chunk(
 ) -> tuple[npt.NDArray[np.uint8], FloatArray, FloatArray]:
     arr = _engine_for(engine)(cat.satrecs)
     e, r, v = arr.sgp4(jd, fr)
-    r = np.asarray(r) * 1e3
-    v = np.asarray(v) * 1e3
+    # The engines return fresh arrays: scale km -> m in place rather than copy.
+    r = np.asarray(r, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    r *= 1e3
+    v *= 1e3
     if frame == "itrf":
         r, v = teme_to_itrf(r, v, t)
     return np.asarray(e, dtype=np.uint8), r, v  # type: ignore[return-value]
