@@ -33,6 +33,10 @@ space_app = typer.Typer(
     help="Constellations: catalogs, propagation, passes, coverage.", no_args_is_help=True
 )
 app.add_typer(space_app, name="space")
+traffic_app = typer.Typer(
+    help="Low-altitude and mobility supervision: decode feeds.", no_args_is_help=True
+)
+app.add_typer(traffic_app, name="traffic")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -333,6 +337,59 @@ def shells_cmd() -> None:
             f"{key:32s} {s.inclination_deg:6.2f} deg  {s.total:5d} = {s.planes} x "
             f"{s.total // s.planes}  F={s.phasing}  {(s.altitude_m or float('nan')) / 1e3:7.1f} km"
         )
+
+
+# --------------------------------------------------------------------------- traffic
+DECODE_FORMATS = ("avr", "beast", "modes-csv", "remoteid", "ais", "jt808")
+
+
+@traffic_app.command("decode")
+def traffic_decode_cmd(
+    file: Annotated[Path, typer.Argument(help="Input file.")],
+    fmt: Annotated[str, typer.Option("--format", help=" | ".join(DECODE_FORMATS))],
+    out: Annotated[Path, typer.Option(help="Output: .jsonl or .parquet.")],
+    ref: Annotated[
+        str | None, typer.Option(help="Receiver/airport LAT,LON for surface and local CPR.")
+    ] = None,
+    ref_time: Annotated[
+        str | None, typer.Option("--ref-time", help="UTC time for inputs without absolute time.")
+    ] = None,
+    lenient: Annotated[
+        bool, typer.Option(help="JT/T 808: accept bad check codes and lengths.")
+    ] = False,
+) -> None:
+    """Decode a recorded feed into normalised reports (one per position or state)."""
+    from kongtian.geo.time import parse_utc
+    from kongtian.traffic.decode.io import decode_file, write_reports
+
+    if fmt not in DECODE_FORMATS:
+        raise ConfigError(
+            f"must be one of {', '.join(DECODE_FORMATS)}, got {fmt!r}", option="--format"
+        )
+    if out.suffix.lower() not in (".jsonl", ".parquet"):
+        raise ConfigError(f"must end in .jsonl or .parquet, got {out.name!r}", option="--out")
+    ref_ll = None
+    if ref is not None:
+        from kongtian.geo.regions import parse_site
+
+        try:
+            site = parse_site(ref)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).split(": ", 1)[-1], option="--ref") from None
+        ref_ll = (site.lat_deg, site.lon_deg)
+    t_ref = parse_utc(ref_time, option="--ref-time") if ref_time is not None else None
+    table, errors = decode_file(file, fmt, ref=ref_ll, ref_time_utc=t_ref, strict=not lenient)
+    write_reports(table, out)
+    summary = {
+        "format": fmt,
+        "reports": table.num_rows,
+        "positions": int(table.num_rows - table.column("lat_deg").null_count),
+        "objects": len(set(table.column("object_id").to_pylist())),
+        "errors": errors.total,
+        "errors_by_kind": {f"{k}: {r}": n for (k, r), n in sorted(errors.counts.items())},
+        "out": str(out),
+    }
+    typer.echo(json.dumps(summary))
 
 
 # --------------------------------------------------------------------------- entry point

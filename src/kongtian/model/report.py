@@ -104,7 +104,11 @@ def _array(values: Any, typ: pa.DataType | None) -> pa.Array:
         return pa.array(v.astype(np.int64), type=pa.int64()).cast(typ)
     if typ is not None and pa.types.is_floating(typ):
         v = np.asarray(values, dtype=object)
-        f = np.array([np.nan if x is None else x for x in v], dtype=np.float64) if v.dtype == object else v
+        f = (
+            np.array([np.nan if x is None else x for x in v], dtype=np.float64)
+            if v.dtype == object
+            else v
+        )
         return pa.array(f, type=typ, from_pandas=True)
     return pa.array(values, type=typ, from_pandas=True)
 
