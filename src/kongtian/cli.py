@@ -392,6 +392,100 @@ def traffic_decode_cmd(
     typer.echo(json.dumps(summary))
 
 
+@traffic_app.command("replay")
+def traffic_replay_cmd(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Feed files; FILE:FORMAT names the format of one file."),
+    ],
+    zones: Annotated[
+        Path | None, typer.Option(help="Zones GeoJSON (kind per feature: no-fly, ...).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Alert events, JSON Lines.")] = Path("alerts.jsonl"),
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Format of files given without :FORMAT; else by extension."),
+    ] = None,
+    intents: Annotated[
+        Path | None, typer.Option(help="Operational intents JSON (with object_id per intent).")
+    ] = None,
+    speed: Annotated[
+        float, typer.Option(help="Replay speed x real time; 0 = as fast as possible.")
+    ] = 0.0,
+    batch_s: Annotated[float, typer.Option("--batch-s", help="Feed seconds per batch.")] = 1.0,
+    category: Annotated[
+        str, typer.Option(help="Conflict category of every track (e.g. uav_light, manned_ifr).")
+    ] = "uav_light",
+    lookahead_s: Annotated[
+        float, typer.Option("--lookahead-s", help="Conflict look-ahead, seconds; 0 = off.")
+    ] = 60.0,
+    ref: Annotated[
+        str | None, typer.Option(help="Receiver/airport LAT,LON for surface and local CPR.")
+    ] = None,
+    ref_time: Annotated[
+        str | None, typer.Option("--ref-time", help="UTC time for inputs without absolute time.")
+    ] = None,
+) -> None:
+    """Replay recorded feeds through tracks, zones, conflicts and intents into alerts."""
+    from kongtian.geo.time import parse_utc
+    from kongtian.traffic.conflicts import ConflictConfig
+    from kongtian.traffic.pipeline import (
+        Pipeline,
+        infer_format,
+        load_intents,
+        replay,
+        write_alert_events,
+    )
+    from kongtian.traffic.zones import ZoneSet
+
+    if fmt is not None and fmt not in DECODE_FORMATS:
+        raise ConfigError(
+            f"must be one of {', '.join(DECODE_FORMATS)}, got {fmt!r}", option="--format"
+        )
+    feeds: list[tuple[Path, str]] = []
+    for f in files:
+        name, _, suffix = str(f).rpartition(":")
+        if name and suffix in DECODE_FORMATS:
+            feeds.append((Path(name), suffix))
+        else:
+            feeds.append((f, fmt or infer_format(f)))
+    zoneset = ZoneSet.from_geojson(zones) if zones is not None else None
+    index, intent_of = load_intents(intents) if intents is not None else (None, {})
+    cfg = None
+    if lookahead_s > 0:
+        cfg = ConflictConfig(categories=(category,), lookahead_s=lookahead_s)
+        try:
+            cfg.matrices()
+        except ConfigError as exc:
+            raise ConfigError(str(exc).split(": ", 1)[-1], option="--category") from None
+    ref_ll = None
+    if ref is not None:
+        from kongtian.geo.regions import parse_site
+
+        try:
+            site = parse_site(ref)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).split(": ", 1)[-1], option="--ref") from None
+        ref_ll = (site.lat_deg, site.lon_deg)
+    t_ref = parse_utc(ref_time, option="--ref-time") if ref_time is not None else None
+    pipe = Pipeline(zoneset, index, cfg, intent_of=intent_of)
+    try:
+        fh = out.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {str(out)!r}: {exc.strerror}", option="--out") from None
+    with fh:
+        summary = replay(
+            feeds,
+            pipe,
+            batch_s=batch_s,
+            speed=speed,
+            on_events=lambda ev: write_alert_events(ev, fh),
+            ref=ref_ll,
+            ref_time_utc=t_ref,
+        )
+    typer.echo(json.dumps({**summary.to_dict(), "out": str(out)}))
+
+
 # --------------------------------------------------------------------------- entry point
 NO_ARGS_IS_HELP: type[Exception] = getattr(
     click_exc, "NoArgsIsHelpError", getattr(click_exc, "NoArgsIsHelp", click_exc.UsageError)
