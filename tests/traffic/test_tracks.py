@@ -370,3 +370,86 @@ def test_real_trajectory_shuffled_in_batches(seed: int) -> None:
     )
     for f in ("lat_deg", "lon_deg", "alt_m", "speed_m_s", "track_deg", "vrate_m_s"):
         np.testing.assert_array_equal(hist[f].to_numpy(), exp[f].to_numpy(), err_msg=f)
+
+
+# ------------------------------------------- vectorised store vs a plain reference
+
+
+def _reference(batches: list[pa.Table], k_hist: int) -> tuple[dict, dict, int, int]:
+    """Per-report dict model of the documented rules (no aliases): state, history, counts."""
+    groups = {"pos": ("lat_deg", "lon_deg"), "alt": ("alt_m", "alt_ref"), "speed": ("speed_m_s",)}
+    hist: dict[str, dict[tuple, dict]] = {}
+    state: dict[str, dict] = {}
+    n_dup = n_late = 0
+    for b in batches:
+        by_track: dict[str, list[dict]] = {}
+        for r in b.to_pylist():
+            by_track.setdefault(r["object_id"], []).append(r)
+        for tid, rows in by_track.items():
+            h = hist.setdefault(tid, {})
+            st = state.setdefault(tid, {"n": 0, "last": None, **{g: None for g in groups}})
+            last_before = st["last"]
+            seen: set[tuple] = set()
+            for r in sorted(rows, key=lambda r: (r["time_utc"], r["source"], r["object_id"])):
+                key = (r["time_utc"], r["source"], r["object_id"])
+                if key in h or key in seen:
+                    n_dup += 1
+                    continue
+                seen.add(key)
+                h[key] = r
+                st["n"] += 1
+                n_late += last_before is not None and key[0] < last_before[0]
+                st["last"] = max(st["last"] or key, key)
+                for g, fs in groups.items():
+                    if all(r[f] is not None and r[f] == r[f] for f in fs):
+                        if st[g] is None or key > st[g][0]:
+                            st[g] = (key, {f: r[f] for f in fs})
+            for key in sorted(h)[: max(len(h) - k_hist, 0)]:
+                del h[key]
+    return state, hist, n_dup, n_late
+
+
+@pytest.mark.parametrize("k_hist,slack", [(1000, 65_536), (4, 0), (0, 0)])
+def test_store_matches_plain_reference_on_shuffled_duplicated_feed(k_hist: int, slack: int) -> None:
+    rng = np.random.default_rng(k_hist)
+    batches = []
+    for i in range(25):
+        n = int(rng.integers(1, 40))
+        t = np.clip(i * 3 + rng.integers(-6, 4, n), 0, None)  # late and same-time reports
+        lat = rng.uniform(30.0, 30.1, n)
+        lat[rng.random(n) < 0.2] = np.nan
+        speed = rng.uniform(0.0, 30.0, n)
+        speed[rng.random(n) < 0.4] = np.nan
+        cols = {
+            "object_id": rng.choice(["uas:a", "uas:b", "icao24:c"], n).tolist(),
+            "source": rng.choice(["remoteid-net", "adsb", "remoteid-bcast"], n).tolist(),
+            "time_utc": T0 + (t * 1e9).astype("timedelta64[ns]"),
+            "lat_deg": lat,
+            "lon_deg": rng.uniform(114.0, 114.1, n),
+            "alt_m": rng.uniform(0.0, 200.0, n),
+            "alt_ref": [None if x < 0.2 else "wgs84" for x in rng.random(n)],
+            "speed_m_s": speed,
+            "track_deg": [None] * n,
+            "vrate_m_s": [None] * n,
+        }
+        b = report_table(cols)
+        batches.append(pa.concat_tables([b, b.slice(0, int(rng.integers(0, 4)))]))
+    store = TrackStore(history=k_hist)
+    store._compact_slack = slack  # exercise the history compaction too
+    for b in batches:
+        store.update(b)
+    state, hist, n_dup, n_late = _reference(batches, k_hist)
+    assert (store.n_duplicates, store.n_out_of_order) == (n_dup, n_late)
+    assert n_dup > 0 and n_late > 0
+    snap = store.snapshot()
+    assert sorted(snap.column("track_id").to_pylist()) == sorted(state)
+    for tid, st in state.items():
+        r = row(snap, tid)
+        assert r["n_reports"] == st["n"]
+        assert r["time_utc"] == st["last"][0]
+        assert r["position_time_utc"] == st["pos"][0][0]
+        assert (r["lat_deg"], r["lon_deg"]) == (st["pos"][1]["lat_deg"], st["pos"][1]["lon_deg"])
+        assert (r["alt_m"], r["alt_ref"]) == (st["alt"][1]["alt_m"], st["alt"][1]["alt_ref"])
+        assert r["speed_m_s"] == st["speed"][1]["speed_m_s"]
+        got = store.history(tid).to_pylist()
+        assert got == [hist[tid][k] for k in sorted(hist[tid])]
