@@ -116,20 +116,31 @@ def _collision_reports(step_s: float = 1.0, n: int = 61) -> pa.Table:
 
 
 @pytest.mark.parametrize("mode", STORES)
-def test_collision_course_predicted_then_loss_of_separation(mode):
+@pytest.mark.parametrize("clear_s,factor,t_clear", [(0.0, 0.0, 53), (10.0, 1.1, 62)])
+def test_collision_course_predicted_then_loss_of_separation(mode, clear_s, factor, t_clear):
     # Closing at 20 m/s from 1000 m with a 50 m / 15 m zone (uav_light) and 60 s look-ahead:
     # t_in = (1000 - 50) / 20 = 47.5 s, so predicted from t = 0; distance 1000 - 20 t is
     # below 50 m first at t = 48 s (40 m) and above it again at t = 53 s (60 m), when the
-    # pair is diverging and no longer predicted either.
-    reports = _collision_reports()
-    pipe = _pipeline(mode, None, None, ConflictConfig(lookahead_s=60.0))
+    # pair is diverging and no longer predicted either. Without hysteresis the loss of
+    # separation clears at 53 s; with a 10 s hold it clears 10 s after its last detection
+    # (52 s), when the pair is 240 m > 1.1 x 50 m apart. The predicted alert clears at the
+    # escalation either way.
+    reports = _collision_reports(n=70)
+    pipe = _pipeline(
+        mode,
+        None,
+        None,
+        ConflictConfig(lookahead_s=60.0),
+        conflict_clear_s=clear_s,
+        conflict_clear_factor=factor,
+    )
     events = _run(pipe, reports)
     got = [(e["kind"], e["state"], e["last_time_utc"].value // 10**9 % 3600) for e in events]
     assert got == [
         ("predicted_los", "raised", 0),
         ("predicted_los", "cleared", 48),
         ("loss_of_separation", "raised", 48),
-        ("loss_of_separation", "cleared", 53),
+        ("loss_of_separation", "cleared", t_clear),
     ]
     assert all(e["object_id"] == "uas:a" and e["other_id"] == "uas:b" for e in events)
     assert json.loads(events[0]["details"]) == {"h_min_m": 50.0, "v_min_m": 15.0}
@@ -314,3 +325,115 @@ def test_cli_replay_bad_input_exit_2_one_line(args, needle, tmp_path):
     assert p.returncode == 2, p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], p.stderr
+
+
+# ------------------------------------------------------------------- hysteresis
+def _pair_at(dist_m: np.ndarray) -> tuple[pa.Table, np.ndarray]:
+    """Two hovering UAVs at 100 m, B ``dist_m[k]`` east of A at t = k s (pyproj.Geod);
+    returns the reports and the A-B distance recomputed from the laid-out positions."""
+    n = len(dist_m)
+    a_lon, a_lat = 106.50, 29.60
+    b_lon, b_lat, _ = GEOD.fwd(np.full(n, a_lon), np.full(n, a_lat), np.full(n, 90.0), dist_m)
+    _, _, check = GEOD.inv(np.full(n, a_lon), np.full(n, a_lat), b_lon, b_lat)
+    tt = np.datetime64("2026-01-01T00:00:00", "ns") + (np.arange(n) * 10**9).astype("m8[ns]")
+    rep = report_table(
+        {
+            "object_id": ["uas:a"] * n + ["uas:b"] * n,
+            "source": ["remoteid-net"] * 2 * n,
+            "time_utc": np.concatenate([tt, tt]),
+            "lat_deg": np.concatenate([np.full(n, a_lat), b_lat]),
+            "lon_deg": np.concatenate([np.full(n, a_lon), b_lon]),
+            "alt_m": np.full(2 * n, 100.0),
+            "alt_ref": ["wgs84"] * 2 * n,
+            "speed_m_s": np.zeros(2 * n),
+            "track_deg": np.zeros(2 * n),
+            "vrate_m_s": np.zeros(2 * n),
+        }
+    )
+    return rep, np.asarray(check)
+
+
+@pytest.mark.parametrize("mode", STORES)
+@pytest.mark.parametrize(
+    "clear_s,factor,t_clear", [(10.0, 1.1, 40), (10.0, 0.0, 38), (0.0, 0.0, None)]
+)
+def test_conflict_hysteresis_pair_oscillating_around_the_minimum(mode, clear_s, factor, t_clear):
+    # uav_light: 50 m / 15 m. B jitters 45 m / 53 m from A every second for 30 s (in and
+    # out of loss of separation), stays at 53 m (outside, but within 1.1 x 50 m) for 10 s,
+    # then moves to 100 m. Hovering (speed 0) pairs are never *predicted*, only in LOS.
+    dist = np.concatenate([np.where(np.arange(30) % 2 == 0, 45.0, 53.0), np.full(10, 53.0), np.full(20, 100.0)])  # fmt: skip
+    reports, check = _pair_at(dist)
+    inside = check < 50.0
+    assert np.allclose(check, dist, atol=1e-6)
+    rises = int((inside & ~np.concatenate([[False], inside[:-1]])).sum())
+    last_in = int(np.flatnonzero(inside)[-1])
+    assert rises == 15 and last_in == 28
+    cfg = ConflictConfig(lookahead_s=60.0)
+    pipe = _pipeline(mode, None, None, cfg, conflict_clear_s=clear_s, conflict_clear_factor=factor)
+    events = _run(pipe, reports)
+    got = [(e["kind"], e["state"], e["last_time_utc"].value // 10**9 % 60) for e in events]
+    assert all(k == "loss_of_separation" for k, _, _ in got)
+    if t_clear is None:
+        # No hysteresis: every flip is a raise and a clear (the flip-flop).
+        raised = [t for _, s, t in got if s == "raised"]
+        cleared = [t for _, s, t in got if s == "cleared"]
+        assert raised == np.flatnonzero(inside & ~np.r_[False, inside[:-1]]).tolist()
+        assert cleared == np.flatnonzero(~inside & np.r_[False, inside[:-1]]).tolist()
+    else:
+        # 10 s hold after the last detection (28 s): 38 s; with the 1.1 factor the pair
+        # must also be more than 55 m apart, first at 40 s (100 m).
+        assert got == [("loss_of_separation", "raised", 0), ("loss_of_separation", "cleared", t_clear)]  # fmt: skip
+        assert t_clear >= last_in + clear_s
+        assert dist[t_clear] > factor * 50.0
+
+
+@pytest.mark.parametrize("zone_clear_s,n_raised", [(0.0, None), (5.0, 1)])
+@pytest.mark.parametrize("batch_s", [1.0, 30.0])
+def test_zone_violation_debounce_at_the_boundary(zone_clear_s, n_raised, batch_s):
+    # A UAV on the east edge of a no-fly box (lon 106.5), 20 m in / 20 m out every second
+    # for 12 s, 500 m out for 10 s, back in for 3 s, out again. Truth from shapely on the
+    # laid-out positions.
+    zs = ZoneSet([Zone("nfz", "nfz", "no-fly", _box(106.4, 29.5, 106.5, 29.7))])
+    jitter = np.where(np.arange(12) % 2 == 0, -20.0, 20.0)
+    off = np.concatenate([jitter, np.full(10, 500.0), np.full(3, -20.0), np.full(6, 500.0)])
+    n = len(off)
+    lon, lat, _ = GEOD.fwd(np.full(n, 106.5), np.full(n, 29.6), np.full(n, 90.0), off)
+    inside = shapely.contains_xy(zs.zones[0].geometry, lon, lat)
+    prev = np.r_[False, inside[:-1]]
+    t_raise = np.flatnonzero(inside & ~prev).tolist()
+    t_exit = np.flatnonzero(~inside & prev).tolist()
+    assert t_raise == [0, 2, 4, 6, 8, 10, 22] and t_exit == [1, 3, 5, 7, 9, 11, 25]
+    t0 = np.datetime64("2026-01-01T00:00:00", "ns")
+    rep = report_table(
+        {
+            "object_id": ["uas:z"] * n,
+            "source": ["remoteid-net"] * n,
+            "time_utc": t0 + (np.arange(n) * 10**9).astype("m8[ns]"),
+            "lat_deg": lat,
+            "lon_deg": lon,
+            "alt_m": [50.0] * n,
+            "alt_ref": ["wgs84"] * n,
+            "speed_m_s": [20.0] * n,
+            "track_deg": [90.0] * n,
+            "vrate_m_s": [0.0] * n,
+        }
+    )
+    pipe = Pipeline(zs, None, None, track_store=None, zone_clear_s=zone_clear_s)
+    events = _run(pipe, rep, batch_s)  # 30 s: one batch, the debounce within it
+    got = [(e["state"], e["last_time_utc"].value // 10**9 % 60) for e in events]
+    if n_raised is None:
+        assert [t for s, t in got if s == "raised"] == t_raise
+        assert [t for s, t in got if s == "cleared"] == t_exit
+    else:
+        # One alert for the jitter, cleared with the time of its last exit (11 s); the
+        # re-entry 11 s later (> 5 s) is a new alert.
+        assert got == [("raised", 0), ("cleared", 11), ("raised", 22), ("cleared", 25)]
+
+
+def test_hysteresis_options_checked():
+    with pytest.raises(ConfigError, match="conflict_clear_s"):
+        Pipeline(conflict_clear_s=60.0, clear_after_s=60.0)
+    with pytest.raises(ConfigError, match="conflict_clear_factor"):
+        Pipeline(conflict_clear_factor=-1.0)
+    with pytest.raises(ConfigError, match="zone_clear_s"):
+        Pipeline(zone_clear_s=float("nan"))

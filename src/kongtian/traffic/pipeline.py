@@ -16,7 +16,12 @@ of :class:`~kongtian.traffic.alerts.AlertManager`. Per batch, in this order:
    ``no-fly`` -> ``critical``, ``restricted`` -> ``warning``) observes a
    ``zone_violation`` alert (``object_id``, ``other_id`` = zone id); ``exit`` clears
    it. ``overspeed`` observes an ``overspeed`` alert (other id = zone id), cleared by a
-   later report inside the zone at or under the limit, or by the exit. Runs of
+   later report inside the zone at or under the limit, or by the exit. With
+   ``zone_clear_s > 0`` (default 0) the ``zone_violation`` clear is debounced: an exit
+   starts a wait of ``zone_clear_s`` of feed time, a re-entry (or ``inside``) of the
+   same object in the same zone during it cancels the clear (the alert goes on), and
+   otherwise the first batch ending at least ``zone_clear_s`` after the exit clears
+   the alert with ``last_time_utc`` = the exit time. Runs of
    ``inside`` events of one object in one zone within a batch are observed once (the
    last), so an alert's ``count`` is the number of batches plus enters, not reports;
 4. conflicts: every ``conflict_every_s`` of feed time, the tracks with a report within
@@ -25,9 +30,25 @@ of :class:`~kongtian.traffic.alerts.AlertManager`. Per batch, in this order:
    rate taken as 0) and passed to :func:`~kongtian.traffic.conflicts.detect_conflicts`.
    A pair in loss of separation now observes ``loss_of_separation`` (``critical``), a
    predicted one ``predicted_los`` (``warning``); the pair's ids are ordered so
-   ``object_id < other_id``. A pair no longer found at the next evaluation is cleared;
+   ``object_id < other_id``. A pair no longer found is cleared (with hysteresis, below);
    an ongoing pair is re-observed every ``clear_after_s / 4`` of feed time (its
    ``count`` is the number of those observations).
+   Hysteresis (``conflict_clear_s``, ``conflict_clear_factor``): pairs near the minimum
+   flip in and out of detection from one evaluation to the next (position noise,
+   dead reckoning), which without it gives one raise/clear per flip. A pair's alert is
+   therefore cleared only at an evaluation where (a) it has not been detected at its
+   level for at least ``conflict_clear_s`` of feed time, and (b) for
+   ``loss_of_separation``, its dead-reckoned separation exceeds the minima times
+   ``conflict_clear_factor`` (horizontal distance on the ellipsoid > factor x
+   ``h_min_m`` or ``|dalt|`` > factor x ``v_min_m``; a pair whose tracks are no longer
+   evaluated, e.g. stale, passes (b)). The levels are ordered ``predicted_los`` <
+   ``loss_of_separation``: a pair entering loss of separation clears its
+   ``predicted_los`` at once (escalation), and while its ``loss_of_separation`` alert
+   is held a ``predicted_los`` detection of the pair raises nothing (it does not
+   extend the hold either). Both parameters 0 give the plain rule above (cleared at
+   the first evaluation that does not find the pair). The hold is still bounded by
+   ``clear_after_s`` (the alert manager's tick), hence ``conflict_clear_s`` must be
+   below it.
    Altitudes of different references (``baro``, ``wgs84``, ...) are compared as given;
    tracks without altitude take no part;
 5. intents (if given): each report of an object mapped to an ``Activated`` or
@@ -60,6 +81,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyproj import Geod
 
 from kongtian.errors import ConfigError, FormatError
 from kongtian.model.report import CORE_FIELDS, CORE_SCHEMA, DecodeErrors
@@ -70,6 +92,7 @@ from kongtian.traffic.tracks import TrackStore, dead_reckon
 from kongtian.traffic.zones import ZoneMonitor, ZoneSet
 
 FloatArray = npt.NDArray[np.float64]
+_GEOD = Geod(ellps="WGS84")
 
 ALERT_EVENT_SCHEMA = AlertManager().to_table([]).schema
 """Schema of the alert events returned by :meth:`Pipeline.process` (see
@@ -179,6 +202,16 @@ def _last_per_group(codes: npt.NDArray[np.int64], ok: npt.NDArray[np.bool_]) -> 
 
 
 @dataclass
+class _Held:
+    """A conflict pair with an active alert: feed times (ns) of its last ``observe`` and
+    last detection at its level, and the minima (details) it was raised with."""
+
+    observed_ns: int
+    found_ns: int
+    details: dict[str, float]
+
+
+@dataclass
 class PipelineStats:
     """Counters over the life of a :class:`Pipeline`."""
 
@@ -204,6 +237,11 @@ class Pipeline:
     with no report for longer than this before the batch end take no part in conflict
     detection. ``conflict_every_s``: feed time between conflict evaluations.
     ``clear_after_s``, ``update_interval_s``: passed to :class:`AlertManager`.
+    ``conflict_clear_s`` (s of feed time, default 10, ``< clear_after_s``) and
+    ``conflict_clear_factor`` (dimensionless, default 1.1; 0 drops the distance
+    condition): conflict alert hysteresis (module docstring, step 4); both 0 clear a
+    pair at the first evaluation that does not detect it. ``zone_clear_s`` (s of feed
+    time, default 0 = clear at the exit): zone violation debounce (step 3).
     """
 
     _DEFAULT_STORE = object()
@@ -222,11 +260,29 @@ class Pipeline:
         clear_after_s: float = 60.0,
         update_interval_s: float | None = None,
         violation_kinds: Mapping[str, str] = DEFAULT_VIOLATION_KINDS,
+        conflict_clear_s: float = 10.0,
+        conflict_clear_factor: float = 1.1,
+        zone_clear_s: float = 0.0,
     ) -> None:
         if not (np.isfinite(recent_s) and recent_s > 0):
             raise ConfigError(f"must be > 0 s, got {recent_s}", option="recent_s")
         if not (np.isfinite(conflict_every_s) and conflict_every_s >= 0):
             raise ConfigError(f"must be >= 0 s, got {conflict_every_s}", option="conflict_every_s")
+        if not (np.isfinite(conflict_clear_s) and 0 <= conflict_clear_s < clear_after_s):
+            raise ConfigError(
+                f"must be >= 0 s and below clear_after_s ({clear_after_s} s), got "
+                f"{conflict_clear_s}",
+                option="conflict_clear_s",
+            )
+        if not (np.isfinite(conflict_clear_factor) and conflict_clear_factor >= 0):
+            raise ConfigError(
+                f"must be >= 0, got {conflict_clear_factor}", option="conflict_clear_factor"
+            )
+        if not (np.isfinite(zone_clear_s) and 0 <= zone_clear_s < clear_after_s):
+            raise ConfigError(
+                f"must be >= 0 s and below clear_after_s ({clear_after_s} s), got {zone_clear_s}",
+                option="zone_clear_s",
+            )
         if intents is not None:
             missing = sorted({i for i in (intent_of or {}).values() if i not in intents})
             if missing:
@@ -251,11 +307,16 @@ class Pipeline:
         self.stats = PipelineStats()
         self.now_ns: int | None = None
         self._last_conflict_ns: int | None = None
-        # Active conflict pairs per kind -> feed time of their last observation.
-        self._pairs: dict[str, dict[tuple[str, str], int]] = {
+        self.conflict_clear_ns = int(round(conflict_clear_s * 1e9))
+        self.conflict_clear_factor = float(conflict_clear_factor)
+        self.zone_clear_ns = int(round(zone_clear_s * 1e9))
+        # Active conflict pairs per kind -> their hysteresis state.
+        self._pairs: dict[str, dict[tuple[str, str], _Held]] = {
             "predicted_los": {},
             "loss_of_separation": {},
         }
+        # Zone violations waiting for their debounced clear: (object, zone) -> exit time.
+        self._exits: dict[tuple[str, str], int] = {}
         self.refresh_ns = self.alerts.clear_after_ns // 4
         self._overspeeding: set[tuple[str, str]] = set()
 
@@ -281,6 +342,8 @@ class Pipeline:
         self._update_states(reports, t_ns)
         if self.monitor is not None:
             events += self._zones(self.monitor.update(reports))
+            if self._exits:
+                events += self._zone_clears(self.now_ns)
         if self.conflict_config is not None and (
             self._last_conflict_ns is None
             or self.now_ns - self._last_conflict_ns >= self.conflict_every_ns
@@ -394,13 +457,23 @@ class Pipeline:
                     out.append(ev_o)
                 continue
             if k_i == "exit":
-                cleared = [am.clear("zone_violation", o_i, z_i, when)] if sev else []
+                cleared = []
+                if sev and self.zone_clear_ns > 0:
+                    self._exits[(o_i, z_i)] = int(t[i])  # debounced: cleared later
+                elif sev:
+                    cleared.append(am.clear("zone_violation", o_i, z_i, when))
                 if (o_i, z_i) in self._overspeeding:
                     self._overspeeding.discard((o_i, z_i))
                     cleared.append(am.clear("overspeed", o_i, z_i, when))
                 out += [c for c in cleared if c is not None]
                 continue
             if sev is not None:
+                t_exit = self._exits.pop((o_i, z_i), None)
+                if t_exit is not None and int(t[i]) - t_exit >= self.zone_clear_ns:
+                    # Out for longer than the debounce (within one batch): clear, re-raise.
+                    ev_x = am.clear("zone_violation", o_i, z_i, np.datetime64(t_exit, "ns"))
+                    if ev_x is not None:
+                        out.append(ev_x)
                 ev_v = am.observe("zone_violation", o_i, z_i, when, sev, {"zone_kind": zkind[i]})
                 if ev_v is not None:
                     out.append(ev_v)
@@ -409,6 +482,17 @@ class Pipeline:
                 ev_c = am.clear("overspeed", o_i, z_i, when)
                 if ev_c is not None:
                     out.append(ev_c)
+        return out
+
+    def _zone_clears(self, now_ns: int) -> list[Alert]:
+        """Debounced zone violation clears due at ``now_ns`` (exit + ``zone_clear_s``)."""
+        out: list[Alert] = []
+        due = sorted(k for k, t in self._exits.items() if now_ns - t >= self.zone_clear_ns)
+        for o, z in due:
+            t_exit = self._exits.pop((o, z))
+            ev = self.alerts.clear("zone_violation", o, z, np.datetime64(t_exit, "ns"))
+            if ev is not None:
+                out.append(ev)
         return out
 
     # ---------------------------------------------------------------- conflicts
@@ -426,6 +510,9 @@ class Pipeline:
             "predicted_los": {},
             "loss_of_separation": {},
         }
+        # Dead-reckoned (lat_deg, lon_deg, alt_m) of the evaluated tracks, for the
+        # separation condition of the hysteresis.
+        where: dict[str, tuple[float, float, float]] = {}
         if len(sel) >= 2:
             v = {f: a[sel] for f, a in st.v.items()}
             dt_s = (now_ns - st.t["pos"][sel]) / 1e9
@@ -437,6 +524,11 @@ class Pipeline:
             alt = v["alt_m"] + vr * dt_alt
             trk_r = np.radians(trk)
             ids = np.asarray(st.ids, dtype=object)[sel]
+            held_los = self._pairs["loss_of_separation"]
+            if self.conflict_clear_factor > 0 and held_los:
+                need = np.flatnonzero(np.isin(ids, list({i for p in held_los for i in p})))
+                for k in need.tolist():
+                    where[ids[k]] = (float(lat[k]), float(lon[k]), float(alt[k]))
             cat: Any = 0
             if self.category_of is not None:
                 cat = np.asarray(self.category_of(ids), dtype=np.int64)
@@ -464,29 +556,85 @@ class Pipeline:
                     "h_min_m": h,
                     "v_min_m": v_,
                 }
+        return self._conflict_alerts(now_ns, found, where)
+
+    def _conflict_alerts(
+        self,
+        now_ns: int,
+        found: Mapping[str, Mapping[tuple[str, str], dict[str, float]]],
+        where: Mapping[str, tuple[float, float, float]],
+    ) -> list[Alert]:
+        """Alert events of one conflict evaluation, with the hysteresis of the module
+        docstring (step 4)."""
+        when = np.datetime64(now_ns, "ns")
+        los_found, pred_found = found["loss_of_separation"], found["predicted_los"]
+        los_held, pred_held = self._pairs["loss_of_separation"], self._pairs["predicted_los"]
+        expired = [p for p, h in los_held.items() if now_ns - h.found_ns >= self.conflict_clear_ns]
+        los_gone = sorted(
+            p for p in expired if p not in los_found and self._separated(p, los_held[p], where)
+        )
+        los_after = (los_held.keys() - set(los_gone)) | los_found.keys()
+        out: list[Alert] = []
+        # Events in the order predicted (clears, raises), then loss of separation.
+        for pair in sorted(pred_held):
+            h = pred_held[pair]
+            if pair in pred_found and pair not in los_after:
+                continue
+            if pair not in los_after and now_ns - h.found_ns < self.conflict_clear_ns:
+                continue  # hold
+            del pred_held[pair]  # escalated, or not detected for conflict_clear_s
+            ev = self.alerts.clear("predicted_los", pair[0], pair[1], when)
+            if ev is not None:
+                out.append(ev)
+        out += self._observe_pairs(
+            "predicted_los", {p: d for p, d in pred_found.items() if p not in los_after}, now_ns
+        )
+        for pair in los_gone:
+            del los_held[pair]
+            ev = self.alerts.clear("loss_of_separation", pair[0], pair[1], when)
+            if ev is not None:
+                out.append(ev)
+        out += self._observe_pairs("loss_of_separation", los_found, now_ns)
+        return out
+
+    def _observe_pairs(
+        self, kind: str, pairs: Mapping[tuple[str, str], dict[str, float]], now_ns: int
+    ) -> list[Alert]:
+        sev = "critical" if kind == "loss_of_separation" else "warning"
+        held = self._pairs[kind]
         when = np.datetime64(now_ns, "ns")
         out: list[Alert] = []
-        for kind, pairs in found.items():
-            sev = "critical" if kind == "loss_of_separation" else "warning"
-            held = self._pairs[kind]
-            for gone in sorted(held.keys() - pairs.keys()):
-                ev = self.alerts.clear(kind, gone[0], gone[1], when)
-                if ev is not None:
-                    out.append(ev)
-            seen: dict[tuple[str, str], int] = {}
-            for pair in sorted(pairs):
-                last = held.get(pair)
-                # An ongoing pair (details constant) is re-observed only every quarter of
-                # clear_after_s: enough to keep it alive, and observe() is the cost here.
-                if last is not None and now_ns - last < self.refresh_ns:
-                    seen[pair] = last
-                    continue
-                seen[pair] = now_ns
-                ev = self.alerts.observe(kind, pair[0], pair[1], when, sev, pairs[pair])
-                if ev is not None:
-                    out.append(ev)
-            self._pairs[kind] = seen
+        for pair in sorted(pairs):
+            h = held.get(pair)
+            if h is None:
+                h = held[pair] = _Held(_NEVER, now_ns, pairs[pair])
+            h.found_ns = now_ns
+            # An ongoing pair (details constant) is re-observed only every quarter of
+            # clear_after_s: enough to keep it alive, and observe() is the cost here.
+            if h.observed_ns != _NEVER and now_ns - h.observed_ns < self.refresh_ns:
+                continue
+            h.observed_ns = now_ns
+            h.details = pairs[pair]
+            ev = self.alerts.observe(kind, pair[0], pair[1], when, sev, pairs[pair])
+            if ev is not None:
+                out.append(ev)
         return out
+
+    def _separated(
+        self,
+        pair: tuple[str, str],
+        held: _Held,
+        where: Mapping[str, tuple[float, float, float]],
+    ) -> bool:
+        """Whether a held loss-of-separation pair is beyond its minima x the factor."""
+        f = self.conflict_clear_factor
+        if f <= 0 or pair[0] not in where or pair[1] not in where:
+            return True
+        (la0, lo0, z0), (la1, lo1, z1) = where[pair[0]], where[pair[1]]
+        _, _, dist_m = _GEOD.inv(lo0, la0, lo1, la1)
+        h_min = float(held.details.get("h_min_m", 0.0))
+        v_min = float(held.details.get("v_min_m", 0.0))
+        return bool(dist_m > f * h_min or abs(z1 - z0) > f * v_min)
 
     # -------------------------------------------------------------- conformance
     def _conformance(self, reports: pa.Table, t_ns: npt.NDArray[np.int64]) -> list[Alert]:
