@@ -340,6 +340,19 @@ def shells_cmd() -> None:
 
 
 # --------------------------------------------------------------------------- traffic
+def _parse_ref(ref: str | None) -> tuple[float, float] | None:
+    """``--ref LAT,LON`` (a receiver or airport position) as degrees, or None."""
+    if ref is None:
+        return None
+    from kongtian.geo.regions import parse_site
+
+    try:
+        site = parse_site(ref)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).split(": ", 1)[-1], option="--ref") from None
+    return (site.lat_deg, site.lon_deg)
+
+
 DECODE_FORMATS = ("avr", "beast", "modes-csv", "remoteid", "ais", "jt808")
 
 
@@ -368,15 +381,7 @@ def traffic_decode_cmd(
         )
     if out.suffix.lower() not in (".jsonl", ".parquet"):
         raise ConfigError(f"must end in .jsonl or .parquet, got {out.name!r}", option="--out")
-    ref_ll = None
-    if ref is not None:
-        from kongtian.geo.regions import parse_site
-
-        try:
-            site = parse_site(ref)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).split(": ", 1)[-1], option="--ref") from None
-        ref_ll = (site.lat_deg, site.lon_deg)
+    ref_ll = _parse_ref(ref)
     t_ref = parse_utc(ref_time, option="--ref-time") if ref_time is not None else None
     table, errors = decode_file(file, fmt, ref=ref_ll, ref_time_utc=t_ref, strict=not lenient)
     write_reports(table, out)
@@ -458,15 +463,7 @@ def traffic_replay_cmd(
             cfg.matrices()
         except ConfigError as exc:
             raise ConfigError(str(exc).split(": ", 1)[-1], option="--category") from None
-    ref_ll = None
-    if ref is not None:
-        from kongtian.geo.regions import parse_site
-
-        try:
-            site = parse_site(ref)
-        except ConfigError as exc:
-            raise ConfigError(str(exc).split(": ", 1)[-1], option="--ref") from None
-        ref_ll = (site.lat_deg, site.lon_deg)
+    ref_ll = _parse_ref(ref)
     t_ref = parse_utc(ref_time, option="--ref-time") if ref_time is not None else None
     pipe = Pipeline(zoneset, index, cfg, intent_of=intent_of)
     try:
