@@ -10,7 +10,9 @@ issue (tracks, zones, conflicts, storage, API):
   ``uas:<serial>`` (Remote ID serial number; ``uas-caa:<reg>`` for a CAA registration,
   ``uas-session:<id>`` for a session id), ``jt808:<terminal phone>`` (digits as sent).
 - ``source``: the feed the report came from: ``adsb`` (Mode S extended squitter),
-  ``modes`` (other Mode S), ``remoteid-bcast``, ``remoteid-net``, ``ais``, ``jt808``.
+  ``modes`` (other Mode S), ``remoteid-bcast``, ``remoteid-net``, ``ais``, ``jt808``;
+  reserved for feeds to come: ``satiot`` (satellite-IoT trackers, e.g. BeiDou short
+  message), ``radar``, ``mlat``. The set is open: consumers must accept other strings.
 - ``time_utc``: absolute UTC, ``timestamp[ns, UTC]``. Inputs with no absolute time (AVR,
   Beast, Remote ID seconds after the hour) take receiver timestamps or a stated
   reference time; the reader says which in its docstring.
@@ -38,7 +40,17 @@ import numpy as np
 import pyarrow as pa
 
 ALT_REFS = ("baro", "wgs84", "msl", "agl")
-SOURCES = ("adsb", "modes", "remoteid-bcast", "remoteid-net", "ais", "jt808")
+SOURCES = (
+    "adsb",
+    "modes",
+    "remoteid-bcast",
+    "remoteid-net",
+    "ais",
+    "jt808",
+    "satiot",
+    "radar",
+    "mlat",
+)
 DEDUP_KEY = ("object_id", "source", "time_utc")
 
 CORE_SCHEMA = pa.schema(
