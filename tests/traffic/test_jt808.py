@@ -6,7 +6,7 @@ Truth used here (see tests/data/SOURCES.md):
   a second, independent minimal decoder's reading (``decoded``) used to cross-check
   header and base location fields. Every traccar assertion is checked against our
   output (standard fields, vendor item columns, vendor message fields) except the
-  few in ``NOT_DECODED``, each with its reason: 90 of 93 valid frames and 18 of 19
+  few in ``NOT_DECODED``, each with its reason: 92 of 93 valid frames and 19 of 19
   bad frames (lenient mode) match (run with ``-s`` to see the counts);
 - ``jt808_reply_vectors.json``: request -> reply frame pairs from go-jt808's reply test,
   parse expectations from go-jt808's parse test, and encoded frames with their fields
@@ -266,10 +266,7 @@ TRACCAR_VENDOR_ALARMS = {
 # traccar assertions we do not decode (frame -> reason). Every other asserted
 # (frame, key) pair is checked against traccar's expected value below.
 NOT_DECODED = {
-    18: "tire pressure (0x77 TPMS item): units undocumented",
     66: "not a JT/T 808 frame: a bare '(...)' text line traccar takes as a result",
-    70: "fuel2 sensor reading (0xEB sub-item 0x0023): units undocumented",
-    71: "fuel1 sensor reading (0xEB sub-item 0x0001): units undocumented",
 }
 
 
@@ -357,6 +354,22 @@ def _traccar_check(i: int, strict: bool) -> str:
         n = int(re.sub(r"\D", "", key))
         macs = rows[0]["ble_tag_mac"] or []
         got = macs[n - 1] if len(macs) >= n else None
+    elif re.fullmatch(r'"fuel\d"', key):
+        levels = rows[0]["fuel_sensor_level"] or []
+        n = int(key[5])
+        got = levels[n - 1] if len(levels) >= n else None
+    elif re.fullmatch(r'"tire\d+(Pressure|Temp|Status|SensorId)"', key):
+        m = re.fullmatch(r'"tire(\d+)(\w+)"', key)
+        assert m is not None
+        n, what = int(m[1]), m[2]
+        column = {
+            "Pressure": "tire_pressure_bar",
+            "Temp": "tire_temp_c",
+            "Status": "tire_status",
+            "SensorId": "tire_sensor_id",
+        }[what]
+        values = rows[0][column] or []
+        got = values[n - 1] if len(values) >= n else None
     elif key == "Position.KEY_DTCS":
         dtcs = rows[0]["dtcs"]
         got = None if dtcs is None else " ".join(dtcs)

@@ -161,6 +161,14 @@ _REPORT_EXTRAS: dict[str, pa.DataType] = {
     "alarm_label": pa.string(),
     "ble_tag_mac": pa.list_(pa.string()),
     "fuel_used_l": pa.float64(),
+    # fuel sensors 1 and 2 (0xEB sub-items 0x0001, 0x0023): level in the unit the
+    # sensor is configured for (litres, % or mm), so no unit is claimed
+    "fuel_sensor_level": pa.list_(pa.float64()),
+    # tyre pressure monitoring (item 0x77), one entry per tyre index
+    "tire_sensor_id": pa.list_(pa.string()),
+    "tire_pressure_bar": pa.list_(pa.float64()),
+    "tire_temp_c": pa.list_(pa.float64()),
+    "tire_status": pa.list_(pa.uint8()),
     "archived": pa.bool_(),
     "vendor_status": pa.uint16(),
     "vendor_alarm": pa.uint16(),
@@ -1084,6 +1092,8 @@ def _decode_vendor_item(rec: dict[str, Any], item_id: int, value: bytes, model: 
         _decode_jc_e8(rec, value)
     elif item_id == 0xEB:
         _decode_eb(rec, value)
+    elif item_id == 0x77 and n >= 8 and n % 8 == 0:
+        _decode_tpms(rec, value)
     elif item_id == 0xEE and n == 6:
         rec["power_v"] = _u(value, 1, 2) / 1000.0
         rec["battery_v"] = _u(value, 3, 2) / 1000.0
@@ -1211,11 +1221,31 @@ def _decode_eb(rec: dict[str, Any], value: bytes) -> None:
         elif sub == 0x00C6 and k >= 1:
             if data[0] in (3, 4):
                 _add_alarm(rec, "low_battery")
+        elif sub == 0x0001 and k >= 2:
+            _set_list(rec, "fuel_sensor_level", 1, _u(data, 0, 2) / 10.0)
+        elif sub == 0x0023 and k >= 6:
+            try:
+                _set_list(rec, "fuel_sensor_level", 2, float(data[:6].decode("ascii")))
+            except (UnicodeDecodeError, ValueError):
+                pass  # not the ASCII reading this layout carries; the raw item stays
         elif sub == 0x00CE and k >= 2:
             rec["power_v"] = _u(data, 0, 2) / 100.0
         elif sub in (0x00A8, 0x00E1) and k >= 1:
             rec["battery_level_pct"] = float(data[0])
         pos = end
+
+
+def _decode_tpms(rec: dict[str, Any], value: bytes) -> None:
+    # 8 bytes per tyre: index, 3-byte sensor id, u16 whose low 10 bits are the
+    # pressure in 1/40 bar, temperature + 50 degC, status byte
+    for pos in range(0, len(value), 8):
+        index = value[pos]
+        if index == 0:
+            continue  # tyre positions count from 1; the raw item keeps it
+        _set_list(rec, "tire_sensor_id", index, value[pos + 1 : pos + 4].hex())
+        _set_list(rec, "tire_pressure_bar", index, (_u(value, pos + 4, 2) & 0x3FF) / 40.0)
+        _set_list(rec, "tire_temp_c", index, float(value[pos + 6] - 50))
+        _set_list(rec, "tire_status", index, value[pos + 7])
 
 
 def _decode_f6(rec: dict[str, Any], value: bytes, model: str | None) -> None:
