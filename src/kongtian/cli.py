@@ -489,6 +489,26 @@ NO_ARGS_IS_HELP: type[Exception] = getattr(
 )
 
 
+def _register_platform() -> None:
+    """Add the service commands (serve, keys, ingest); their modules import lightly."""
+    try:
+        from kongtian.platform import serve_cli
+    except ImportError:  # pragma: no cover - while the platform is being built
+        pass
+    else:
+        app.command("serve")(serve_cli.serve)
+        app.add_typer(serve_cli.keys_app, name="keys")
+    try:
+        from kongtian.platform.ingest import cli as ingest_cli
+    except ImportError:  # pragma: no cover
+        pass
+    else:
+        app.add_typer(ingest_cli.ingest_app, name="ingest")
+
+
+_register_platform()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn expected errors into one line and exit code 2."""
     try:
