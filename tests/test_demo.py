@@ -13,7 +13,7 @@ import pytest
 @pytest.mark.slow
 def test_demo_quick(tmp_path):
     out = tmp_path / "report"
-    p = subprocess.run([sys.executable, "-m", "kongtian.cli", "demo", "--quick", "--out", str(out)],
+    p = subprocess.run([sys.executable, "-m", "kongtian.cli", "demo", "space", "--quick", "--out", str(out)],
                        capture_output=True, text=True, timeout=900)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     s = json.loads((out / "summary.json").read_text())

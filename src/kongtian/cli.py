@@ -100,8 +100,51 @@ def version() -> None:
     typer.echo(f"UT1-UTC and polar motion: {eop_vintage()}")
 
 
-@app.command()
+demo_app = typer.Typer(
+    help="The demo: the platform service with live Chongqing traffic (bare `kongtian demo`), "
+    "or the space study report (`kongtian demo space`).",
+    invoke_without_command=True,
+)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback(invoke_without_command=True)
 def demo(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="Folder of the demo's embedded store (created).")
+    ] = Path("kongtian-demo-data"),
+    speed: Annotated[
+        float, typer.Option(help="Replay factor: demo seconds per wall-clock second.")
+    ] = 1.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    uavs: Annotated[
+        int, typer.Option(help="Simulated delivery UAVs (plus inspection and scripted ones).")
+    ] = 90,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated fleet.")] = 20260501,
+) -> None:
+    """Serve the API on embedded defaults (DuckDB, no servers) with live demo traffic.
+
+    Chongqing zones, a clearly labelled simulated UAV fleet over Chongqing, and real
+    recorded ADS-B and AIS replayed where they were recorded, times shifted to now.
+    Prints the URL and dev-mode keys; runs until Ctrl-C (or --duration seconds).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not 0 < port <= 65535:
+        raise ConfigError(f"must be 1..65535, got {port}", option="--port")
+    from kongtian.platform.demo.runner import run_demo_service
+
+    run_demo_service(host=host, port=port, data_dir=data_dir, speed=speed, duration_s=duration,
+                     seed=seed, n_delivery=uavs)  # fmt: skip
+
+
+@demo_app.command("space")
+def demo_space(
     out: Annotated[Path, typer.Option(help="Folder for the report (created).")] = Path(
         "kongtian-demo"
     ),
@@ -507,6 +550,15 @@ def _register_platform() -> None:
 
 
 _register_platform()
+
+
+def _register_sensing() -> None:
+    from kongtian.sensing.cli import sensing_app
+
+    app.add_typer(sensing_app, name="sensing")
+
+
+_register_sensing()
 
 
 def main(argv: list[str] | None = None) -> None:
