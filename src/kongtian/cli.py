@@ -553,8 +553,10 @@ _register_platform()
 
 
 def _register_sensing() -> None:
+    from kongtian.nav.cli import nav_app
     from kongtian.sensing.cli import sensing_app
 
+    app.add_typer(nav_app, name="nav")
     app.add_typer(sensing_app, name="sensing")
 
 
