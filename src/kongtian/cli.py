@@ -566,7 +566,9 @@ _register_sensing()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; turn expected errors into one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of
+        # exiting; pass it on so `raise typer.Exit(2)` exits 2 through this entry point.
+        rc = app(args=argv, standalone_mode=False)
     except KongtianError as exc:
         print(f"kongtian: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -587,6 +589,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(exc.exit_code) from None
     except BrokenPipeError:
         raise SystemExit(0) from None
+    if isinstance(rc, int) and not isinstance(rc, bool) and rc != 0:
+        raise SystemExit(rc)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import typer
 from kongtian.errors import ConfigError, KongtianError
 
 sensing_app = typer.Typer(
-    help="Remote sensing: water and flood masks (water), radio occultation (ro-invert).",
+    help="Remote sensing: active fires (fire), water and flood masks (water), radio occultation (ro-invert).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -26,7 +26,7 @@ sensing_app = typer.Typer(
 
 @sensing_app.callback()
 def _sensing() -> None:
-    """Remote sensing: water and flood masks (water), radio occultation (ro-invert)."""
+    """Remote sensing: active fires (fire), water/flood masks (water), RO (ro-invert)."""
 
 
 @sensing_app.command("ro-invert")
@@ -168,6 +168,53 @@ def water(
     except OSError as exc:
         print(f"kongtian: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
         raise typer.Exit(2) from None
+
+
+@sensing_app.command("fire")
+def fire(
+    scene: Annotated[
+        Path,
+        typer.Argument(help="Scene folder (Landsat with MTL, Sentinel-2 L2A, MODIS) or STAC item."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output GeoJSON of fire pixels (points).")],
+    polygons: Annotated[
+        Path | None, typer.Option("--polygons", help="Also write fire clusters as polygons.")
+    ] = None,
+    alerts: Annotated[
+        Path | None,
+        typer.Option("--alerts", help="Also write platform alerts (JSON lines, active_fire)."),
+    ] = None,
+) -> None:
+    """Active fires (Schroeder 2016 for Landsat-8/9, Murphy 2016 for Sentinel-2 and the
+    MODIS NBAR SWIR analogue) as GeoJSON points; prints a JSON summary on stdout."""
+    try:
+        import json
+
+        from kongtian.sensing.fire.output import fire_alerts, fire_points
+        from kongtian.sensing.fire.output import fire_polygons as _polys
+        from kongtian.sensing.fire.scene import detect_scene
+
+        if not scene.exists():
+            raise ConfigError(f"{scene} does not exist", option="SCENE")
+        fs = detect_scene(scene)
+        args = (fs.result, fs.transform, fs.crs, fs.scene_id, fs.time_utc)
+        out.write_text(json.dumps(fire_points(*args)), encoding="utf-8")
+        if polygons is not None:
+            polygons.write_text(json.dumps(_polys(*args)), encoding="utf-8")
+        if alerts is not None:
+            lines = [json.dumps(a) for a in fire_alerts(*args)]
+            alerts.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        summary = {"scene": fs.scene_id, "out": str(out), **fs.result.summary()}
+        summary["notes"] = fs.notes
+        print(json.dumps(summary))
+    except KongtianError as exc:
+        print(f"kongtian: error: {exc}", file=sys.stderr)
+        # SystemExit, not typer.Exit: kongtian.cli.main runs click with
+        # standalone_mode=False, where a typer.Exit code is returned and lost (exit 0).
+        raise SystemExit(2) from None
+    except OSError as exc:
+        print(f"kongtian: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
