@@ -1,0 +1,1 @@
+"""The HTTP API of the platform service (FastAPI): :func:`create_app` in :mod:`.app`."""
