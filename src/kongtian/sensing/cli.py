@@ -85,7 +85,8 @@ def ro_invert(
 def water(
     out: Annotated[Path, typer.Option("--out", help="Output mask GeoTIFF (COG).")],
     s2: Annotated[
-        Path | None, typer.Option("--s2", help="Sentinel-2 L2A folder (B03.tif, B11.tif...).")
+        Path | None,
+        typer.Option("--s2", help="Sentinel-2 L2A folder (B03.tif, B11.tif...) or STAC item JSON."),
     ] = None,
     landsat: Annotated[
         Path | None, typer.Option("--landsat", help="Landsat 8/9 folder with its MTL file.")

@@ -7,6 +7,8 @@ A folder holds one GeoTIFF per band, named by band:
   the ``*_MTL.txt`` that gives the scaling (:mod:`.scaling`);
 - Sentinel-2 L2A: ``B03.tif``, ``B11.tif``, ..., optional ``SCL.tif`` and a STAC item
   ``*.json`` whose ``raster:bands`` give the scaling (default 1e-4, offset 0, nodata 0);
+  or the item file itself, whose assets are resolved to local files by
+  :func:`kongtian.sensing.stac.resolve_asset`;
 - MODIS MCD43A4: ``*_B01.TIF`` ... ``*_B07.TIF`` (scale 1e-4, nodata 32767).
 
 Bands of different resolution are brought to the coarsest band's grid by block means
@@ -169,22 +171,40 @@ S2_SCL_CLOUD = (3, 8, 9, 10)
 
 
 def load_sentinel2(folder: str | Path, bands: Sequence[str] = ("green", "nir", "swir16")) -> Scene:
-    """Sentinel-2 L2A folder (see module doc); ``bands`` are common names."""
+    """Sentinel-2 L2A folder or STAC item JSON (see module doc); ``bands`` are common names.
+
+    Given an item file, each band's file is found with :func:`.stac.resolve_asset` (local
+    href, else the same base name in the item's folder) and scaled by its own asset.
+    """
     f = Path(folder)
-    if not f.is_dir():
-        raise FormatError("not a folder", path=str(f))
-    item_path = _find(f, r".*\.json")
+    stac_item = None
+    item_path: Path | None
+    if f.is_file() and f.suffix.lower() == ".json":
+        from .stac import read_item
+
+        stac_item, item_path, f = read_item(f), f, f.parent
+    elif not f.is_dir():
+        raise FormatError("not a folder or STAC item (.json)", path=str(f))
+    else:
+        item_path = _find(f, r".*\.json")
     item = read_stac_item(item_path) if item_path is not None else None
     raw: dict[str, Any] = {}
     for name in bands:
         bid = band_id("sentinel-2", name)
-        path = _find(f, rf"{bid}\.tif")
+        key = None
+        if stac_item is not None:
+            from .stac import asset_key, resolve_asset
+
+            key = asset_key(stac_item, bid)
+            path: Path | None = resolve_asset(stac_item, key)
+        else:
+            path = _find(f, rf"{bid}\.tif")
         if path is None:
             raise FormatError(f"no {bid}.tif ({name}) in the folder", path=str(f))
         scale, offset, nodata = 1e-4, 0.0, 0.0
         if item is not None:
             try:
-                _, asset = stac_asset_for_file(item, path.name)
+                asset = item["assets"][key] if key else stac_asset_for_file(item, path.name)[1]
                 scale, offset, nodata_s = stac_scaling(asset)
                 nodata = 0.0 if nodata_s is None else nodata_s
             except NotFound:
@@ -192,6 +212,13 @@ def load_sentinel2(folder: str | Path, bands: Sequence[str] = ("green", "nir", "
         dn, tr, crs, res = _read(path)
         raw[ALIASES.get(name, name)] = (apply_scaling(dn, scale, offset, nodata), tr, crs, res)
     scl_path = _find(f, r"SCL\.tif")
+    if stac_item is not None and "scl" in stac_item.assets:
+        from .stac import resolve_asset
+
+        try:
+            scl_path = resolve_asset(stac_item, "scl")
+        except FormatError:
+            scl_path = None
     cloud_raw = None
     scene_nodata = None
     if scl_path is not None:

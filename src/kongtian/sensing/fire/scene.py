@@ -1,8 +1,9 @@
 """Run the right fire algorithm on a scene folder or a STAC item file.
 
 - a folder with ``*_MTL.txt``: Landsat-8/9 (bands 1-7 and QA), :func:`.landsat.schroeder2016`;
-- a folder with ``B12.tif`` (or a STAC item ``*.json`` whose folder holds it):
-  Sentinel-2 L2A (B8A, B11, B12, SCL), :func:`.sentinel2.murphy2016`;
+- a folder with ``B12.tif``, or a STAC item ``*.json`` whose assets resolve to local
+  files (:func:`kongtian.sensing.stac.resolve_asset`): Sentinel-2 L2A (B8A, B11, B12,
+  SCL), :func:`.sentinel2.murphy2016`;
 - a folder with MODIS ``*_B07.TIF``: MCD43A4 NBAR bands 2/6/7, the Murphy analogue.
 
 Reading goes through :mod:`kongtian.sensing.scenes` (grid from the files, scaling from
@@ -87,13 +88,14 @@ def detect_scene(path: str | Path) -> FireScene:
             notes.append("Collection-2 surface reflectance used in place of TOA reflectance")
         res = schroeder2016(sc.bands, sc.cloud, sensor="landsat-oli")
         return FireScene(scene_id, res, sc.transform, sc.crs, _landsat_time(folder), notes)
-    if _find(folder, r"B12\.tif") is not None:
+    if _find(folder, r"B12\.tif") is not None or p.is_file():
         from kongtian.sensing.scaling import read_stac_item
         from kongtian.sensing.scenes import load_sentinel2
 
         from .sentinel2 import murphy2016
 
-        sc = load_sentinel2(folder, SWIR_BANDS)
+        # an item file: its assets are resolved to local files (kongtian.sensing.stac)
+        sc = load_sentinel2(p if p.is_file() else folder, SWIR_BANDS)
         item_path = p if p.is_file() else _find(folder, r".*\.json")
         when = None
         if item_path is not None:
@@ -103,6 +105,8 @@ def detect_scene(path: str | Path) -> FireScene:
         b = sc.bands
         res = murphy2016(b["nir08"], b["swir16"], b["swir22"], sc.cloud, sensor="sentinel-2")
         notes.append("SCL classes 0/1 (no data, saturated/defective) are read as no data")
+        if p.is_file():
+            notes.append("bands resolved from the STAC item's assets; grid from the files")
         return FireScene(scene_id, res, sc.transform, sc.crs, when, notes)
     if _find(folder, r".*_B07\.TIF") is not None:
         from kongtian.sensing.scenes import load_modis
