@@ -11,6 +11,14 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 
+# The console's browser tests drive Debian's chromium with a CJK font (never a
+# browser downloaded by a test tool).
+if ! dpkg -s chromium fonts-noto-cjk >/dev/null 2>&1 && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  (apt-get install -y --no-install-recommends chromium fonts-noto-cjk \
+    || { apt-get update && apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }) \
+    >/dev/null || echo "warning: could not install chromium" >&2
+fi
+
 # Services later issues' tests talk to (PostgreSQL, MQTT, NATS, Redis): start any that is down.
 bash scripts/services.sh || echo "warning: could not start every service" >&2
 

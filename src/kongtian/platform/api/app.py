@@ -259,12 +259,10 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(health.router)
     health.install_metrics(app)
-    try:
-        from kongtian.platform.api import stream
-    except ModuleNotFoundError as exc:  # absent module only; a broken one must fail loudly
-        if exc.name != "kongtian.platform.api.stream":
-            raise
-        log.warning("kongtian.platform.api.stream is missing: no live streams")
-    else:
-        app.include_router(stream.router)
+    from kongtian.console import mount as mount_console
+    from kongtian.platform.api import stream
+
+    app.include_router(stream.router)
+    # the web console's static files at / (after the API routes, which take precedence)
+    mount_console(app)
     return app
