@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import numba as nb
 import numpy as np
 import numpy.typing as npt
 
@@ -46,17 +47,20 @@ from kongtian.errors import ConfigError
 from kongtian.geo.frames import ecef_to_geodetic, enu_matrix
 from kongtian.nav.cycle_slip import SlipConfig, SlipDetector
 from kongtian.nav.double_diff import (
+    DDOperator,
     SatGeometry,
     dd_covariance,
     dd_design_rows,
     dd_operator,
+    elevation_az,
     elevation_variance,
+    geometric_range,
     geometry_from_states,
 )
 from kongtian.nav.ephemeris import sat_pos_clk
 from kongtian.nav.lambda_ils import NotPositiveDefiniteError, lambda_ils, partial_fix
 from kongtian.nav.signals import wavelength_m
-from kongtian.nav.troposphere import slant_delay
+from kongtian.nav.troposphere import saastamoinen_zenith
 
 if TYPE_CHECKING:
     from kongtian.nav.rinex_nav import NavData
@@ -120,7 +124,9 @@ class RtkConfig:
 class RtkSolution:
     """Per output epoch: time (GPST, rover tag), ECEF position (m), quality (1/2/4),
     number of satellites used, ratio of the ambiguity search (0 if none), number of
-    fixed ambiguity combinations, and the 3x3 position covariance (m^2)."""
+    fixed ambiguity combinations, the 3x3 position covariance (m^2), the age of the
+    differential (s, rover tag minus the matched base tag) and processing notes
+    (mode, mask, signals, AR, base position) for output headers."""
 
     time_gpst: npt.NDArray[np.datetime64]
     pos_ecef_m: F64
@@ -129,6 +135,8 @@ class RtkSolution:
     ratio: F64
     n_fixed: npt.NDArray[np.int64]
     cov_m2: F64
+    age_s: F64 = field(default_factory=lambda: np.zeros(0))
+    notes: list[str] = field(default_factory=list)
 
     @property
     def fix_rate(self) -> float:
@@ -184,6 +192,9 @@ class _Receiver:
         self.sat_pos = st.pos_ecef_m.reshape(nt, n, 3)
         self.sat_clk = st.clk_s.reshape(nt, n)
         self.sat_ok = st.valid.reshape(nt, n) & ok
+        # Per (epoch, satellite): every phase and code present; first-frequency code present.
+        self.all_finite = np.all(np.isfinite(self.phase) & np.isfinite(self.code), axis=0)
+        self.code0_finite = ok
 
     def epoch(self, i: int) -> _Obs:
         nf = self.phase.shape[0]
@@ -199,36 +210,47 @@ def _geom(o: _Obs, rx: F64, site: _Site) -> SatGeometry:
 @dataclass(frozen=True)
 class _Site:
     """Geodetic latitude (rad), height (m) and ENU rotation of an approximate position:
-    metres of error change elevations and delays negligibly."""
+    metres of error change elevations and delays negligibly. ``zenith_m`` is the dry
+    Saastamoinen zenith delay there (the model RTKLIB applies in relative positioning),
+    computed once per site; ``model_ok`` False outside the model's height range."""
 
     lat: float
     h: float
     enu: F64
+    zenith_m: float
+    model_ok: bool
 
     @classmethod
     def at(cls, xyz: F64) -> _Site:
         lat, lon, h = ecef_to_geodetic(xyz)
-        return cls(float(lat), float(h), enu_matrix(lat, lon))
+        zhd, zwd = saastamoinen_zenith(float(lat), float(h), 0.0)
+        hf = float(h)
+        return cls(float(lat), hf, enu_matrix(lat, lon), float(zhd + zwd), -100.0 < hf < 1e4)
 
 
 def _tropo(site: _Site, el: F64, use: bool) -> F64:
+    """Slant delays (m), as :func:`~kongtian.nav.troposphere.slant_delay` with the secant
+    mapping and no water vapour, from the site's precomputed zenith delay."""
     if not use:
         return np.zeros_like(el)
-    return np.asarray(slant_delay(site.lat, site.h, el, rel_humidity=0.0), dtype=np.float64)
+    out = site.zenith_m * (1.0 / np.sin(np.clip(el, 1e-6, None)))
+    return np.where((el > 0) & site.model_ok, out, 0.0)
 
 
 def _dgnss(
     sv: Sequence[str], ro: _Obs, ok: B, gb: SatGeometry, code_b: F64, trop_b: F64, x0: F64,
     site: _Site, cfg: RtkConfig,
-) -> tuple[F64, SatGeometry, F64] | None:  # fmt: skip
+) -> tuple[F64, SatGeometry, F64, DDOperator, B] | None:  # fmt: skip
     """Rover position from DD code on the first frequency (Gauss-Newton, <= 6 iterations),
-    with its covariance (m^2; elevation-dependent code variances as in the filter)."""
+    with its covariance (m^2; elevation-dependent code variances as in the filter), the DD
+    operator and the satellite mask it was built on (the filter reuses it if unchanged)."""
     x = x0.copy()
     code_r = ro.code[0]
     gr = _geom(ro, x, site)
     # Satellite set, weights and troposphere are fixed within the epoch: elevations move
     # by microradians over the metres this iteration covers.
-    op = dd_operator(sv, gb.el_rad, ok & gr.valid)
+    used = ok & gr.valid
+    op = dd_operator(sv, gb.el_rad, used)
     if len(op) < 3:
         return None
     trop_r = _tropo(site, gr.el_rad, cfg.troposphere)
@@ -236,19 +258,26 @@ def _dgnss(
     sig_b = cfg.phase_sigma_b_m * cfg.code_phase_ratio
     var_b = elevation_variance(gb.el_rad, sig_a, sig_b)
     var_r = elevation_variance(gr.el_rad, sig_a, sig_b)
-    w = np.linalg.inv(dd_covariance(op, var_r, var_b))
+    w = _solve_spd(dd_covariance(op, var_r, var_b), np.eye(len(op)))
     y = op.apply((code_r - code_b) - (trop_r - trop_b) + gb.range_m)
     normal = np.eye(3)
+    rng, los = gr.range_m, gr.los_unit
+    # Only ranges and lines of sight change within the iteration (elevations are fixed
+    # above); the full geometry is recomputed once at the converged position.
     for _ in range(6):
-        v = y - op.apply(gr.range_m)
-        h = dd_design_rows(op, gr.los_unit)
-        normal = h.T @ w @ h
-        dx = np.linalg.solve(normal, h.T @ w @ v)
+        v = y - op.apply(rng)
+        h = dd_design_rows(op, los)
+        hw = h.T @ w
+        normal = hw @ h
+        dx = _solve_spd(normal, (hw @ v)[:, None])[:, 0]
         x = x + dx
-        gr = _geom(ro, x, site)
-        if np.linalg.norm(dx) < 1e-4:
+        rng, los = geometric_range(ro.sat_pos, x)
+        if float(np.sqrt(dx @ dx)) < 1e-4:
             break
-    return x, gr, np.asarray(np.linalg.inv(normal), dtype=np.float64)
+    # Ranges and lines of sight are those at the final x: add elevations and azimuths.
+    el, az = elevation_az(los, x, site.enu)
+    gr = SatGeometry(ro.sat_pos, ro.sat_clk, rng, los, el, az, ro.sat_ok & np.isfinite(rng))
+    return x, gr, _solve_spd(normal, np.eye(3)), op, used
 
 
 def solve_rtk(
@@ -290,6 +319,10 @@ def solve_rtk(
     bas_arr = _Receiver(base, nav, sv, cfg.signals, nf)
     tb_all = bas_arr.t
     base_site = _Site.at(base_pos)
+    # The base does not move: its geometry and troposphere for every epoch at once.
+    gb_all = geometry_from_states(bas_arr.sat_pos, bas_arr.sat_clk, bas_arr.sat_ok, base_pos,
+                                  base_site.enu)  # fmt: skip
+    trop_b_all = _tropo(base_site, gb_all.el_rad, cfg.troposphere)
     out_t: list[np.datetime64] = []
     out_x: list[F64] = []
     out_q: list[int] = []
@@ -297,12 +330,20 @@ def solve_rtk(
     out_ratio: list[float] = []
     out_nfix: list[int] = []
     out_cov: list[F64] = []
+    out_age: list[float] = []
     mask = np.radians(cfg.elev_mask_deg)
+
+    # Nearest base epoch of every rover epoch (first of equals) and the age (ns).
+    tr_ns = rov_arr.t.astype(np.int64)
+    tb_ns = tb_all.astype(np.int64)
+    jb_all = np.argmin(np.abs(tb_ns[None, :] - tr_ns[:, None]), axis=1)
+    age_all = (tr_ns - tb_ns[jb_all]).astype(np.float64)
 
     for i in range(rds.sizes["time"]):
         t = rov_arr.t[i]
-        jb = int(np.argmin(np.abs(tb_all - t)))
-        if abs((tb_all[jb] - t) / np.timedelta64(1, "ns")) > cfg.max_age_s * 1e9:
+        jb = int(jb_all[i])
+        age_ns = float(age_all[i])
+        if abs(age_ns) > cfg.max_age_s * 1e9:
             continue
         ro = rov_arr.epoch(i)
         bo = bas_arr.epoch(jb)
@@ -311,22 +352,21 @@ def solve_rtk(
         fl_b = det_b.update(bo.t, bo.phase[0], bo.phase[1], bo.code[0], bo.code[1],
                             bo.lli[0], bo.lli[1])  # fmt: skip
         slip = fl_r.any | fl_b.any
-        have = np.ones(n, dtype=bool)
-        for f in range(nf):
-            for arr in (ro.phase[f], ro.code[f], bo.phase[f], bo.code[f]):
-                have &= np.isfinite(arr)
-        gb = _geom(bo, base_pos, base_site)
-        ok = have & gb.valid & (gb.el_rad >= mask)
+        gb = SatGeometry(gb_all.pos_ecef_m[jb], gb_all.clk_s[jb], gb_all.range_m[jb],
+                         gb_all.los_unit[jb], gb_all.el_rad[jb], gb_all.az_rad[jb],
+                         gb_all.valid[jb])  # fmt: skip
         if cfg.mode == "dgnss":  # code on the first frequency is enough
-            ok = np.isfinite(ro.code[0]) & np.isfinite(bo.code[0]) & gb.valid
-            ok &= gb.el_rad >= mask
-        trop_b = _tropo(base_site, gb.el_rad, cfg.troposphere)
+            have = rov_arr.code0_finite[i] & bas_arr.code0_finite[jb]
+        else:
+            have = rov_arr.all_finite[i] & bas_arr.all_finite[jb]
+        ok = have & gb.valid & (gb.el_rad >= mask)
+        trop_b = trop_b_all[jb]
         start = x[:3] if pos_init else x_guess
         rov_site = _Site.at(start)
         dg = _dgnss(sv, ro, ok, gb, bo.code[0], trop_b, start, rov_site, cfg)
         if dg is None:
             continue
-        x_dg, gr, cov_dg = dg
+        x_dg, gr, cov_dg, op_dg, used_dg = dg
         ok &= gr.valid & (gr.el_rad >= mask)
         if cfg.mode == "dgnss":
             if ok.sum() >= 4:
@@ -338,6 +378,7 @@ def solve_rtk(
                 out_ratio.append(0.0)
                 out_nfix.append(0)
                 out_cov.append(cov_dg)
+                out_age.append(age_ns * 1e-9)
             continue
         if ok.sum() < 5:
             continue
@@ -375,63 +416,58 @@ def solve_rtk(
             active |= new
         st = np.concatenate([np.arange(3), 3 + np.flatnonzero(active)])
         # --- measurement update (geometry linearised at the DGNSS/previous position) ---
-        op = dd_operator(sv, gb.el_rad, ok)
+        # Same satellites and base elevations as the DGNSS step: the same operator.
+        op = op_dg if np.array_equal(ok, used_dg) else dd_operator(sv, gb.el_rad, ok)
         var_r = elevation_variance(gr.el_rad, cfg.phase_sigma_a_m, cfg.phase_sigma_b_m)
         var_b = elevation_variance(gb.el_rad, cfg.phase_sigma_a_m, cfg.phase_sigma_b_m)
-        gr = _geom(ro, x[:3], rov_site)
+        if not np.array_equal(x[:3], x_dg):  # static: the filter's position
+            gr = _geom(ro, x[:3], rov_site)
         trop_r = _tropo(rov_site, gr.el_rad, cfg.troposphere)
         geo = op.apply((gr.range_m - gb.range_m) + (trop_r - trop_b))
         hpos = dd_design_rows(op, gr.los_unit)
         m = len(op)
-        rows_v: list[F64] = []
-        rows_h: list[F64] = []
-        blocks: list[F64] = []
-        kinds: list[B] = []  # True for phase rows
+        cov = dd_covariance(op, var_r, var_b)
+        # Rows (phase f0, code f0, phase f1, code f1), built directly over the active
+        # states ``st``; every used satellite's ambiguities are active.
+        col = np.full(nx, -1, dtype=np.int64)
+        col[st] = np.arange(len(st))
+        rr = np.arange(m)
+        h = np.zeros((2 * nf * m, len(st)))
+        v = np.empty(2 * nf * m)
+        tmat = np.zeros((nf * m, len(st)))  # DD ambiguities (cycles) from the states
+        is_phase_all = np.zeros(2 * nf * m, dtype=bool)
         for f in range(nf):
             lf = lam[f]
-            amb = np.zeros((m, nx))
-            amb[np.arange(m), 3 + op.sat * nf + f] = lf[op.sat]
-            amb[np.arange(m), 3 + op.ref * nf + f] = -lf[op.ref]
+            ks, kr = 3 + op.sat * nf + f, 3 + op.ref * nf + f
+            r0, r1 = 2 * f * m, 2 * f * m + m
+            h[r0:r1, :3] = hpos
+            h[r1 : r1 + m, :3] = hpos
+            h[r0 + rr, col[ks]] = lf[op.sat]
+            h[r0 + rr, col[kr]] = -lf[op.ref]
             sd_phase_m = (ro.phase[f] - bo.phase[f]) * lf
-            v_phase = op.apply(sd_phase_m) - geo - amb @ x
-            h_phase = amb.copy()
-            h_phase[:, :3] = hpos
-            v_code = op.apply(ro.code[f] - bo.code[f]) - geo
-            h_code = np.zeros((m, nx))
-            h_code[:, :3] = hpos
-            rows_v += [v_phase, v_code]
-            kinds += [np.ones(m, dtype=bool), np.zeros(m, dtype=bool)]
-            rows_h += [h_phase, h_code]
-            cov = dd_covariance(op, var_r, var_b)
-            blocks += [cov, cov * cfg.code_phase_ratio**2]
-        v = np.concatenate(rows_v)
-        h = np.vstack(rows_h)[:, st]
-        r = _block_diag(blocks)
+            amb_m = lf[op.sat] * x[ks] - lf[op.ref] * x[kr]
+            v[r0:r1] = op.apply(sd_phase_m) - geo - amb_m
+            v[r1 : r1 + m] = op.apply(ro.code[f] - bo.code[f]) - geo
+            is_phase_all[r0:r1] = True
+            tmat[f * m + rr, col[ks]] = 1.0
+            tmat[f * m + rr, col[kr]] = -1.0
+        r = _block_diag([cov, cov * cfg.code_phase_ratio**2] * nf)
         good = np.abs(v) <= cfg.max_innovation_m
         v, h, r = v[good], h[good], r[np.ix_(good, good)]
-        is_phase = np.concatenate(kinds)[good]
+        is_phase = is_phase_all[good]
         x_prior = x[st].copy()
-        ps = p[np.ix_(st, st)]
-        s = h @ ps @ h.T + r
-        k_gain = np.linalg.solve(s, h @ ps).T
-        x[st] += k_gain @ v
-        ps = ps - k_gain @ h @ ps
-        p[np.ix_(st, st)] = 0.5 * (ps + ps.T)
+        ix = np.ix_(st, st)
+        xs_new, ps_new = _kalman_update(x_prior, p[ix], h, r, v)
+        x[st] = xs_new
+        p[ix] = ps_new
         # --- ambiguity resolution ---------------------------------------------------
         quality = Q_FLOAT
         ratio = 0.0
         nfix = 0
         x_out = x[:3].copy()
         p_out = p[:3, :3].copy()
-        t_rows: list[F64] = []
-        for f in range(nf):
-            tr = np.zeros((len(op), nx))
-            tr[np.arange(len(op)), 3 + op.sat * nf + f] = 1.0
-            tr[np.arange(len(op)), 3 + op.ref * nf + f] = -1.0
-            t_rows.append(tr)
-        tmat = np.vstack(t_rows)[:, st]
-        ps = p[np.ix_(st, st)]
-        xs = x[st]
+        ps = ps_new
+        xs = xs_new
         a = tmat @ xs
         qa = tmat @ ps @ tmat.T
         try:
@@ -451,7 +487,7 @@ def solve_rtk(
             nfix = 0
         if nfix > 0:
             cp = cmat @ ps
-            gain = np.linalg.solve(cp @ cmat.T, cp).T
+            gain = _solve_spd(cp @ cmat.T, cp).T
             xf = xs - gain @ (cmat @ xs - zfix)
             pfix = ps - gain @ cp
             if cfg.validate_fix:
@@ -478,6 +514,7 @@ def solve_rtk(
         out_ratio.append(float(min(ratio, 999.9)))
         out_nfix.append(nfix)
         out_cov.append(p_out)
+        out_age.append(age_ns * 1e-9)
     return RtkSolution(
         np.array(out_t, dtype="datetime64[ns]"),
         np.array(out_x).reshape(-1, 3),
@@ -486,7 +523,82 @@ def solve_rtk(
         np.array(out_ratio),
         np.array(out_nfix, dtype=np.int64),
         np.array(out_cov).reshape(-1, 3, 3),
+        np.array(out_age, dtype=np.float64),
+        _notes(cfg, systems, base_pos),
     )
+
+
+def _notes(cfg: RtkConfig, systems: Sequence[str], base_pos: F64) -> list[str]:
+    """Human-readable processing statements for output headers."""
+    sig = "; ".join(
+        f"{s} " + " + ".join(f"{lc}/{pc}" for lc, pc, _ in cfg.signals[s]) for s in systems
+    )
+    notes = [f"pos mode  : {cfg.mode}", f"elevation mask: {cfg.elev_mask_deg:g} deg"]
+    if cfg.mode == "dgnss":
+        notes.append("signals   : " + "; ".join(f"{s} {cfg.signals[s][0][1]}" for s in systems))
+    else:
+        notes.append(f"signals   : {sig}")
+        ar = "partial" if cfg.partial else "full"
+        hold = ", fix-and-hold" if cfg.fix_and_hold else ""
+        notes.append(f"amb res   : LAMBDA {ar}, ratio >= {cfg.ratio_threshold:g}{hold}")
+    notes.append("tropo     : " + ("Saastamoinen hydrostatic" if cfg.troposphere else "off"))
+    notes.append("ref pos   :" + " ".join(f"{v:14.4f}" for v in base_pos))
+    return notes
+
+
+@nb.njit(cache=True, nogil=True)
+def _chol_solve_kernel(a: F64, b: F64, out: F64) -> bool:
+    """``out = a^-1 b`` by Cholesky for symmetric positive definite ``a`` (n, n) and
+    ``b`` (n, k); False (``out`` undefined) if ``a`` is not numerically positive definite."""
+    n = a.shape[0]
+    lo = np.zeros((n, n))
+    for j in range(n):
+        d = a[j, j]
+        for k in range(j):
+            d -= lo[j, k] * lo[j, k]
+        if not d > 0.0:
+            return False
+        ljj = np.sqrt(d)
+        lo[j, j] = ljj
+        for i in range(j + 1, n):
+            t = a[i, j]
+            for k in range(j):
+                t -= lo[i, k] * lo[j, k]
+            lo[i, j] = t / ljj
+    for c in range(b.shape[1]):
+        for i in range(n):  # L y = b
+            t = b[i, c]
+            for k in range(i):
+                t -= lo[i, k] * out[k, c]
+            out[i, c] = t / lo[i, i]
+        for i in range(n - 1, -1, -1):  # L^T x = y
+            t = out[i, c]
+            for k in range(i + 1, n):
+                t -= lo[k, i] * out[k, c]
+            out[i, c] = t / lo[i, i]
+    return True
+
+
+def _solve_spd(a: F64, b: F64) -> F64:
+    """``a^-1 b`` for a symmetric positive definite ``a``: one compiled Cholesky call
+    (numpy's ``solve`` costs ~25 us of call overhead on these small systems); LU via
+    numpy if ``a`` is not positive definite (raising LinAlgError if singular)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    out = np.empty_like(b)
+    if _chol_solve_kernel(a, b, out):
+        return out
+    return np.asarray(np.linalg.solve(a, b), dtype=np.float64)
+
+
+def _kalman_update(xs: F64, ps: F64, h: F64, r: F64, v: F64) -> tuple[F64, F64]:
+    """EKF measurement update on the active states: ``K = P H^T S^-1``,
+    ``x + K v``, ``P - K H P`` (symmetrised); ``S = H P H^T + R``."""
+    hp = h @ ps
+    kt = _solve_spd(hp @ h.T + r, hp)  # (m, n) = S^-1 H P = K^T
+    x_new = xs + kt.T @ v
+    p_new = ps - kt.T @ hp
+    return x_new, 0.5 * (p_new + p_new.T)
 
 
 def _block_diag(blocks: Sequence[F64]) -> F64:
