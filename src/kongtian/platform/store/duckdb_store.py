@@ -116,6 +116,23 @@ class DuckDBStore(SQLStore):
                 raise
             self._con.execute("COMMIT")
 
+    def _executemany(self, c: Any, sql: str, rows: list[list[Any]]) -> None:
+        # DuckDB pays several milliseconds per statement, so a parameterised
+        # ``INSERT ... VALUES (?, ...) <tail>`` over many rows runs once, as
+        # ``INSERT ... SELECT`` from the rows held in an Arrow table.
+        head, sep, rest = sql.partition(" VALUES (")
+        if len(rows) < 4 or not sep or "(" not in head:
+            super()._executemany(c, sql, rows)
+            return
+        tail = rest.partition(")")[2]
+        names = [n.strip() for n in head[head.index("(") + 1 : head.rindex(")")].split(",")]
+        table = pa.table({n: pa.array([r[i] for r in rows]) for i, n in enumerate(names)})
+        self._con.register("_kt_rows", table)
+        try:
+            c.execute(f"{head} SELECT {', '.join(names)} FROM _kt_rows{tail}")
+        finally:
+            self._con.unregister("_kt_rows")
+
     # -- reports -----------------------------------------------------------------------
     def insert_reports(
         self,
