@@ -13,8 +13,10 @@ ingest path (HTTP, MQTT, NATS, TCP) ends in :meth:`Service.ingest_reports`:
 4. the latest state of every object that changed is published on the hub's ``tracks``
    topic and the alert events on ``alerts`` (see :mod:`kongtian.platform.live`).
 
-Steps 1-4 run under one lock, so batches reach the pipeline in commit order (the
-pipeline is stateful and not thread-safe). A failure after step 1 (a pipeline bug on
+Step 1 runs under a commit lock and steps 2-4 under the pipeline lock; each commit
+takes a ticket and batches enter the pipeline in ticket order, so they reach it in
+commit order (the pipeline is stateful and not thread-safe) while one caller's commit
+overlaps the previous caller's pipeline run. A failure after step 1 (a pipeline bug on
 odd data) is logged and counted (``pipeline_errors``), not raised: the reports are
 stored and must be acknowledged, or the transport would redeliver them for ever.
 
@@ -523,6 +525,13 @@ class Service:
         conflict_config = opts.pop("conflict_config")
         self.pipeline: Pipeline = Pipeline(None, None, conflict_config, **opts)
         self._lock = threading.RLock()
+        # Commits and processing are two stages: a batch's commit may overlap the
+        # pipeline run of the batch before it (the store mostly waits on its server),
+        # while tickets keep the pipeline in commit order.
+        self._commit_lock = threading.Lock()
+        self._turn = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
         self._intent_lock = threading.Lock()
         self._counters: dict[str, int | float] = {
             "ingest_calls": 0,
@@ -625,30 +634,41 @@ class Service:
         reports = normalise_reports(reports)
         if reports.num_rows == 0:
             return IngestResult(0, 0, 0, 0)
-        with self._lock:
+        with self._commit_lock:
             if self._closed:
                 raise KongtianError("service is closed")
             received = datetime.now(UTC)
             res = self.store.insert_reports(
                 reports, owner=owner, received_utc=received, return_new_mask=True
             )
-            mask = None if res.new_mask is None else np.asarray(res.new_mask, dtype=bool)
-            # -- committed: from here on nothing may raise to the caller --------------
-            n_alerts = 0
-            try:
-                new = self._new_rows(reports, res.inserted, res.duplicates, mask)
-                n_alerts = self._process(new, owner)
-            except Exception:  # noqa: BLE001 - stored data must be acknowledged regardless
-                log.exception("pipeline failed on a committed batch (origin %s)", origin)
-                self._count(pipeline_errors=1)
-            self._count(
-                ingest_calls=1,
-                reports_received=reports.num_rows,
-                reports_ingested=res.inserted,
-                duplicates=res.duplicates,
-                ingest_seconds_total=time.perf_counter() - t0,
-            )
-            self._counters["last_ingest_utc_s"] = time.time()
+            ticket = self._next_ticket
+            self._next_ticket += 1
+        # -- committed: from here on nothing may raise to the caller ------------------
+        mask = None if res.new_mask is None else np.asarray(res.new_mask, dtype=bool)
+        n_alerts = 0
+        with self._turn:
+            while self._serving != ticket:
+                self._turn.wait()
+        try:
+            with self._lock:
+                try:
+                    new = self._new_rows(reports, res.inserted, res.duplicates, mask)
+                    n_alerts = self._process(new, owner)
+                except Exception:  # noqa: BLE001 - stored data must be acknowledged regardless
+                    log.exception("pipeline failed on a committed batch (origin %s)", origin)
+                    self._count(pipeline_errors=1)
+                self._count(
+                    ingest_calls=1,
+                    reports_received=reports.num_rows,
+                    reports_ingested=res.inserted,
+                    duplicates=res.duplicates,
+                    ingest_seconds_total=time.perf_counter() - t0,
+                )
+                self._counters["last_ingest_utc_s"] = time.time()
+        finally:
+            with self._turn:
+                self._serving += 1
+                self._turn.notify_all()
         return IngestResult(res.inserted, res.duplicates, 0, n_alerts)
 
     def ingest_raw(
