@@ -24,18 +24,14 @@ import numpy as np
 import pyarrow as pa
 
 from kongtian.errors import ConfigError
-from kongtian.platform.store.base import BBox, InsertResult
+from kongtian.platform.store.base import InsertResult
 from kongtian.platform.store.batch import (
     REPORT_COLUMNS,
-    SELECT_REPORT,
-    bbox_where,
-    check_limit,
     extras_expr,
     first_rows,
     new_mask,
     now_ns,
     prepare_batch,
-    report_where,
     stored_table,
     to_ns,
 )
@@ -187,56 +183,6 @@ class DuckDBStore(SQLStore):
                 raise RuntimeError("store is closed")
             t = self._con.sql(sql, params=params).to_arrow_table()
         return stored_table({n: t.column(n) for n in REPORT_COLUMNS})
-
-    def query_reports(
-        self,
-        *,
-        object_ids: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        bbox: BBox | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        owner: str | None = None,
-        limit: int = 10_000,
-    ) -> pa.Table:
-        where, params = report_where(
-            object_ids=object_ids,
-            kinds=kinds,
-            sources=sources,
-            bbox=bbox,
-            start=start,
-            end=end,
-            owner=owner,
-        )
-        return self._select(
-            f"SELECT {SELECT_REPORT} FROM reports WHERE {where} "
-            "ORDER BY time_ns, object_id, source LIMIT ?",
-            [*params, check_limit(limit)],
-        )
-
-    def latest_reports(
-        self,
-        *,
-        kinds: Sequence[str] | None = None,
-        bbox: BBox | None = None,
-        since: datetime | None = None,
-        owner: str | None = None,
-        limit: int = 10_000,
-    ) -> pa.Table:
-        where, params = report_where(kinds=kinds, start=since, owner=owner)
-        outer, oparams = ("TRUE", []) if bbox is None else bbox_where(bbox)
-        return self._select(
-            f"SELECT {SELECT_REPORT} FROM (SELECT DISTINCT ON (object_id) {SELECT_REPORT} "
-            f"FROM reports WHERE {where} ORDER BY object_id, time_ns DESC, source) AS latest "
-            f"WHERE {outer} ORDER BY object_id LIMIT ?",
-            [*params, *oparams, check_limit(limit)],
-        )
-
-    def count_reports(self) -> int:
-        with self._tx() as c:
-            c.execute("SELECT count(*) FROM reports")
-            return int(c.fetchone()[0])
 
     def apply_retention(self, now: datetime, max_age_s: Mapping[str, float]) -> dict[str, int]:
         named, default = self.retention_rules(now, max_age_s)

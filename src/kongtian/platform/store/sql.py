@@ -1,9 +1,10 @@
-"""What the DuckDB and PostgreSQL stores share: everything that is not a report.
+"""What the DuckDB and PostgreSQL stores share: everything but report writing.
 
 Zones, intents, alerts, quarantine, audit, keys, jobs and catalogs are written once in
 :class:`SQLStore` with SQL that both dialects accept (``INSERT ... ON CONFLICT ... DO
 UPDATE ... RETURNING``, ``UPDATE ... RETURNING``; ``?`` placeholders). Backends supply a
-transaction (:meth:`SQLStore._tx`) and the report methods (see :mod:`.batch`).
+transaction (:meth:`SQLStore._tx`), a report reader (:meth:`SQLStore._select`) and the
+report writer (see :mod:`.batch`); the report queries themselves are shared.
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ import numpy as np
 import pyarrow as pa
 
 from kongtian.errors import FormatError, NotFound
-from kongtian.platform.store.base import Quarantined, Store, VersionConflict
-from kongtian.platform.store.batch import check_limit, from_ns, now_ns, to_ns
+from kongtian.platform.store.base import BBox, Quarantined, Store, VersionConflict
+from kongtian.platform.store.batch import (
+    SELECT_REPORT,
+    bbox_where,
+    check_limit,
+    from_ns,
+    now_ns,
+    report_where,
+    to_ns,
+)
 
 ALERT_COLUMNS = (
     "alert_id",
@@ -67,6 +76,61 @@ class SQLStore(Store):
     @abstractmethod
     def _tx(self) -> AbstractContextManager[Cursor]:
         """A cursor inside one transaction, committed on exit (rolled back on error)."""
+
+    @abstractmethod
+    def _select(self, sql: str, params: list[Any]) -> pa.Table:
+        """Run a query returning the stored-report columns (``SELECT_REPORT``)."""
+
+    # -- report queries (one SQL text for both dialects) -----------------------------
+    def query_reports(
+        self,
+        *,
+        object_ids: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        bbox: BBox | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        owner: str | None = None,
+        limit: int = 10_000,
+    ) -> pa.Table:
+        where, params = report_where(
+            object_ids=object_ids,
+            kinds=kinds,
+            sources=sources,
+            bbox=bbox,
+            start=start,
+            end=end,
+            owner=owner,
+        )
+        return self._select(
+            f"SELECT {SELECT_REPORT} FROM reports WHERE {where} "
+            "ORDER BY time_ns, object_id, source LIMIT ?",
+            [*params, check_limit(limit)],
+        )
+
+    def latest_reports(
+        self,
+        *,
+        kinds: Sequence[str] | None = None,
+        bbox: BBox | None = None,
+        since: datetime | None = None,
+        owner: str | None = None,
+        limit: int = 10_000,
+    ) -> pa.Table:
+        where, params = report_where(kinds=kinds, start=since, owner=owner)
+        outer, oparams = ("TRUE", []) if bbox is None else bbox_where(bbox)
+        return self._select(
+            f"SELECT {SELECT_REPORT} FROM (SELECT DISTINCT ON (object_id) {SELECT_REPORT} "
+            f"FROM reports WHERE {where} ORDER BY object_id, time_ns DESC, source) AS latest "
+            f"WHERE {outer} ORDER BY object_id LIMIT ?",
+            [*params, *oparams, check_limit(limit)],
+        )
+
+    def count_reports(self) -> int:
+        with self._tx() as c:
+            c.execute("SELECT count(*) FROM reports")
+            return int(c.fetchone()[0])
 
     # -- versioned documents (zones, intents) ---------------------------------------
     def _put_versioned(
